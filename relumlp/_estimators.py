@@ -1,0 +1,806 @@
+"""Public estimators: ReLUMLPClassifier and ReLUMLPRegressor.
+
+Parameters, validation, fitted attributes and scikit-learn tags live here; training is
+delegated to ``_training`` and every numeric pass to the Cython kernels. Parameter names
+and semantics are those of scikit-learn's ``MLPClassifier`` / ``MLPRegressor``.
+"""
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from relumlp import _training
+from relumlp._activations import HIDDEN_ACTIVATIONS
+from relumlp._params import NetworkLayout, init_sklearn
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+
+class _BaseReLUMLP(BaseEstimator):
+    """Shared machinery of the two estimators. Not for direct use."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(HIDDEN_ACTIVATIONS))],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    _is_classifier = False
+
+    # ------------------------------------------------------------------ validation
+    def _hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        for s in sizes:
+            if not isinstance(s, Integral) or isinstance(s, bool) or s <= 0:
+                raise ValueError(
+                    f"hidden_layer_sizes must contain positive integers, got {self.hidden_layer_sizes!r}."
+                )
+        return [int(s) for s in sizes]
+
+    def _check_params(self, incremental):
+        """Rules that involve more than one parameter."""
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        if self.solver == "lbfgs" and self.early_stopping:
+            warnings.warn(
+                "early_stopping=True has no effect with solver='lbfgs', which uses the "
+                "whole training set; use solver='adam' or 'sgd' to hold out a validation "
+                "set.",
+                UserWarning,
+            )
+
+    def _layout(self, n_features, n_outputs):
+        units = [n_features] + self._hidden_layer_sizes() + [n_outputs]
+        return NetworkLayout(units, [self.activation] * (len(units) - 2),
+                             self._out_activation(n_outputs))
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden = self._hidden_layer_sizes()
+        self._check_params(incremental)
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+
+        X, y, y_labels = self._validate_input(X, y, incremental, reset=first_pass)
+        sample_weight = self._sample_weight(sample_weight, X, y_labels, incremental)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        n_samples, n_features = X.shape
+        n_outputs = y.shape[1]
+        layout = self._layout(n_features, n_outputs)
+
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            flat = self._initialize(layout, X.dtype)
+        else:
+            if [c.shape for c in self.coefs_] != layout.coef_shapes:
+                raise ValueError(
+                    "The fitted network has layer shapes "
+                    f"{[c.shape for c in self.coefs_]}, but hidden_layer_sizes={hidden} and "
+                    f"the data need {layout.coef_shapes}; refit with warm_start=False."
+                )
+            flat = layout.pack(self.coefs_, self.intercepts_, self.coefs_[0].dtype)
+        self._set_flat(layout, flat)
+        self.n_outputs_ = n_outputs
+
+        sw = np.ones(n_samples, dtype=flat.dtype) if sample_weight is None else sample_weight
+        trainer = _training.Trainer(layout, flat, X, y, sw, self.loss, self.alpha)
+        if self.solver in _STOCHASTIC_SOLVERS:
+            _training.fit_stochastic(self, trainer, X, y, sample_weight, incremental)
+        else:
+            _training.fit_lbfgs(self, trainer)
+
+        if not np.isfinite(flat).all():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain "
+                "large values and need to be preprocessed."
+            )
+        return self
+
+    def _initialize(self, layout, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_layers_ = layout.n_layers + 1
+        self.out_activation_ = layout.out_activation
+        flat = init_sklearn(layout, self._random_state, dtype)
+        self._best_params = flat.copy()
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+        return flat
+
+    def _set_flat(self, layout, flat):
+        self._layout_ = layout
+        self._flat = flat
+        self.coefs_, self.intercepts_ = layout.views(flat)
+
+    def _sample_weight(self, sample_weight, X, y_labels, incremental):
+        if sample_weight is None:
+            return None
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        return sample_weight
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data. float32 input trains in float32.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values (class labels in classification, real numbers in
+            regression).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. "
+                f"{self.solver} is not stochastic."
+            )
+        return True
+
+    # ------------------------------------------------------------------ prediction
+    def _forward_pass_fast(self, X, check_input=True):
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"],
+                              dtype=(np.float64, np.float32), reset=False)
+        layout = self._current_layout()
+        flat = self._current_flat(layout)
+        if X.dtype != flat.dtype:
+            X = X.astype(flat.dtype)
+        return _training.forward(layout, flat, X)
+
+    def _current_layout(self):
+        layout = getattr(self, "_layout_", None)
+        shapes = [c.shape for c in self.coefs_]
+        if layout is None or layout.coef_shapes != shapes:
+            units = [shapes[0][0]] + [s[1] for s in shapes]
+            layout = NetworkLayout(units, [self.activation] * (len(units) - 2),
+                                   self.out_activation_)
+        return layout
+
+    def _current_flat(self, layout):
+        """The flat buffer behind coefs_ / intercepts_; repacked if they were replaced."""
+        flat = getattr(self, "_flat", None)
+        if flat is not None and flat.size == layout.n_params:
+            expected = layout.views(flat)
+            if all(
+                a.shape == b.shape and a.dtype == b.dtype
+                and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+                for a, b in zip(self.coefs_ + self.intercepts_, expected[0] + expected[1])
+            ):
+                return flat
+        flat = layout.pack(self.coefs_, self.intercepts_, self.coefs_[0].dtype)
+        self._set_flat(layout, flat)
+        return flat
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # Pickle stores each view as its own array: rebuild the shared flat buffer.
+        if "coefs_" in state:
+            self._flat = None
+            self._current_flat(self._current_layout())
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
+    """Multi-layer perceptron classifier with Cython/OpenMP kernels.
+
+    A drop-in replacement for :class:`sklearn.neural_network.MLPClassifier`: the same
+    parameters, fitted attributes and training semantics, with each epoch running as
+    one call into compiled code. Optimises the log-loss with lbfgs, SGD or Adam.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The ith element is the number of units in the ith hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation function of the hidden layers.
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        Weight optimisation solver.
+    alpha : float, default=0.0001
+        Strength of the L2 penalty, ``0.5 * alpha * ||W||^2 / sum(sample_weight)`` per
+        batch, as in scikit-learn.
+    batch_size : int or 'auto', default='auto'
+        Minibatch size of the stochastic solvers; 'auto' is ``min(200, n_samples)``.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning-rate schedule of ``solver='sgd'``.
+    learning_rate_init : float, default=0.001
+        Initial learning rate (sgd and adam).
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+    max_iter : int, default=200
+        Maximum number of epochs (stochastic solvers) or iterations (lbfgs).
+    shuffle : bool, default=True
+        Whether to shuffle samples in each epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the early-stopping split.
+    tol : float, default=1e-4
+        Tolerance of the stopping rules.
+    verbose : bool, default=False
+        Print the loss at every iteration.
+    warm_start : bool, default=False
+        Reuse the previous solution as initialisation.
+    momentum : float, default=0.9
+        Momentum of ``solver='sgd'``.
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum (sgd with momentum > 0).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (stratified) and stop when the
+        validation accuracy stops improving; the best weights are restored.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's moment decay rates.
+    epsilon : float, default=1e-8
+        Adam's numerical-stability constant.
+    n_iter_no_change : int, default=10
+        Epochs without ``tol`` improvement before stopping (stochastic solvers).
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of lbfgs.
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``. 'balanced' uses
+        ``n_samples / (n_classes * np.bincount(y))``; it is not available in
+        ``partial_fit``, where the class frequencies are not known in advance.
+
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray
+        Class labels.
+    loss_ : float
+        The current loss.
+    best_loss_ : float or None
+        Minimum training loss (None with early stopping).
+    loss_curve_ : list of float
+        Loss at the end of each epoch (each lbfgs iteration with ``solver='lbfgs'``).
+    validation_scores_ : list of float or None
+        Validation accuracy per epoch with early stopping.
+    best_validation_score_ : float or None
+        Best validation accuracy with early stopping.
+    t_ : int
+        Number of training samples seen by the stochastic solver.
+    coefs_ : list of ndarray
+        Weight matrices, in the dtype of the training data.
+    intercepts_ : list of ndarray
+        Bias vectors.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Feature names seen during fit, when X has them.
+    n_iter_ : int
+        Number of iterations the solver ran.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of output units.
+    out_activation_ : str
+        Output activation: 'logistic' (binary, multilabel) or 'softmax'.
+
+    See Also
+    --------
+    ReLUMLPRegressor : The regressor.
+    sklearn.neural_network.MLPClassifier : scikit-learn's implementation.
+
+    Notes
+    -----
+    The loss of a batch ``B`` is ``sum_{i in B} w_i l(y_i, p_i) / sum_{i in B} w_i +
+    0.5 * alpha * ||W||^2 / sum_{i in B} w_i`` where ``l`` is the log-loss; the
+    reported ``loss_`` averages the batch losses weighted by batch size.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from relumlp import ReLUMLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = ReLUMLPClassifier(hidden_layer_sizes=(20,), solver="lbfgs",
+    ...                         max_iter=500, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.95
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseReLUMLP._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+    _is_classifier = True
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        class_weight=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.class_weight = class_weight
+
+    loss = "log_loss"
+
+    def _out_activation(self, n_outputs):
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax"
+        return "logistic"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in "
+                        f"the previous call to fit. Previously got {self.classes_}, `y` has "
+                        f"{classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                    f"{self.classes_}. 'y' has {classes}."
+                )
+        y_labels = y
+        y = self._label_binarizer.transform(y).astype(X.dtype)
+        return X, y, y_labels
+
+    def _sample_weight(self, sample_weight, X, y_labels, incremental):
+        sample_weight = super()._sample_weight(sample_weight, X, y_labels, incremental)
+        if self.class_weight is None:
+            return sample_weight
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit: the class "
+                "frequencies of the whole stream are unknown. Pass a dict of weights "
+                "computed from the full training set instead."
+            )
+        cw = compute_sample_weight(self.class_weight, y_labels).astype(X.dtype)
+        return cw if sample_weight is None else sample_weight * cw
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron classifier.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, accuracy_score)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with a single epoch over the given data.
+
+        Available for ``solver='sgd'`` and ``'adam'`` only.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+        classes : array of shape (n_classes,), default=None
+            All classes of the stream; required on the first call.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_log_proba(self, X):
+        """Return the log of probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+            ``log(predict_proba(X))``.
+        """
+        y_prob = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(y_prob, out=y_prob)
+
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+            Probability of each class, ordered as in ``classes_``, in the model's dtype.
+        """
+        check_is_fitted(self)
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
+    """Multi-layer perceptron regressor with Cython/OpenMP kernels.
+
+    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor`: the same
+    parameters, fitted attributes and training semantics, with each epoch running as
+    one call into compiled code.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        The loss. 'poisson' uses an exp output and half the Poisson deviance; it
+        requires non-negative targets (scikit-learn silently produces NaN losses on
+        negative targets; relumlp raises ``ValueError``).
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The ith element is the number of units in the ith hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation function of the hidden layers.
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        Weight optimisation solver.
+    alpha : float, default=0.0001
+        Strength of the L2 penalty.
+    batch_size : int or 'auto', default='auto'
+        Minibatch size; 'auto' is ``min(200, n_samples)``.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning-rate schedule of ``solver='sgd'``.
+    learning_rate_init : float, default=0.001
+        Initial learning rate.
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+    max_iter : int, default=200
+        Maximum number of epochs or lbfgs iterations.
+    shuffle : bool, default=True
+        Whether to shuffle samples in each epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling and the early-stopping split.
+    tol : float, default=1e-4
+        Tolerance of the stopping rules.
+    verbose : bool, default=False
+        Print the loss at every iteration.
+    warm_start : bool, default=False
+        Reuse the previous solution as initialisation.
+    momentum : float, default=0.9
+        Momentum of ``solver='sgd'``.
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum.
+    early_stopping : bool, default=False
+        Stop when the R^2 on a held-out ``validation_fraction`` stops improving; the
+        best weights are restored.
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's moment decay rates.
+    epsilon : float, default=1e-8
+        Adam's numerical-stability constant.
+    n_iter_no_change : int, default=10
+        Epochs without ``tol`` improvement before stopping.
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of lbfgs.
+
+    Attributes
+    ----------
+    loss_ : float
+        The current loss.
+    best_loss_ : float or None
+        Minimum training loss (None with early stopping).
+    loss_curve_ : list of float
+        Loss per epoch (per iteration with lbfgs).
+    validation_scores_ : list of float or None
+        Validation R^2 per epoch with early stopping.
+    best_validation_score_ : float or None
+        Best validation R^2 with early stopping.
+    t_ : int
+        Number of training samples seen by the stochastic solver.
+    coefs_ : list of ndarray
+        Weight matrices, in the dtype of the training data.
+    intercepts_ : list of ndarray
+        Bias vectors.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Feature names seen during fit, when X has them.
+    n_iter_ : int
+        Number of iterations the solver ran.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of outputs.
+    out_activation_ : str
+        'identity' (squared error) or 'exp' (Poisson).
+
+    See Also
+    --------
+    ReLUMLPClassifier : The classifier.
+    sklearn.neural_network.MLPRegressor : scikit-learn's implementation.
+
+    Notes
+    -----
+    With ``loss='squared_error'`` the batch loss is
+    ``0.5 * mean_k(sum_i w_i (y_ik - p_ik)^2 / sum_i w_i)`` plus the L2 term, exactly as
+    in scikit-learn (whose gradient, like ours, sums rather than averages over outputs).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from relumlp import ReLUMLPRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> reg = ReLUMLPRegressor(hidden_layer_sizes=(32,), solver="lbfgs",
+    ...                        max_iter=300, random_state=0).fit(X, y / 100)
+    >>> reg.score(X, y / 100) > 0.5
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseReLUMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+    ):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    def _out_activation(self, n_outputs):
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError(
+                "loss='poisson' requires non-negative y (counts or rates); got "
+                f"min(y)={np.min(y)!r}."
+            )
+        return X, y.astype(X.dtype, copy=False), None
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values, in the model's dtype.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, r2_score)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with a single epoch over the given data.
+
+        Available for ``solver='sgd'`` and ``'adam'`` only (scikit-learn's regressor
+        offers it for lbfgs too and then runs a full lbfgs fit).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)

@@ -1,0 +1,734 @@
+# Kernels of relumlp: activations, losses, optimizer updates and the whole-epoch loop.
+# Every cdef function is nogil and works on raw pointers into buffers owned by
+# _params.py / _training.py (all C-contiguous); nothing here allocates in a hot loop.
+# The def wrappers at the bottom take memoryviews and release the GIL, so the tests call
+# exactly the code that training runs. Python validates; kernels trust their arguments.
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport INFINITY
+from libc.string cimport memcpy, memset
+
+from relumlp._blas cimport _gemm
+from relumlp._math cimport _exp, _log, _sqrt, _tanh
+from relumlp._openmp cimport RELUMLP_OPENMP_ENABLED, omp_get_max_threads
+
+# Elementwise loops over fewer elements than this run on one thread: below it, waking
+# the OpenMP team costs more than the loop itself.
+cdef enum:
+    _MIN_PARALLEL_SIZE = 50000
+MIN_PARALLEL_SIZE = _MIN_PARALLEL_SIZE
+
+
+def openmp_enabled():
+    """Return True if the extension was built with OpenMP."""
+    return bool(RELUMLP_OPENMP_ENABLED)
+
+
+def omp_max_threads():
+    """Return omp_get_max_threads() (1 in a serial build)."""
+    return omp_get_max_threads()
+
+
+cdef inline int _nt(Py_ssize_t size, int n_threads) noexcept nogil:
+    return n_threads if size >= _MIN_PARALLEL_SIZE else 1
+
+
+# ---------------------------------------------------------------------------------------
+# Scalar activations: f(z) and f'(z) given z and a = f(z). Adding an activation means
+# one pair here, one case in each of the two dispatchers below, and one registry entry
+# in _activations.py (which also says whether f' needs z or only a).
+
+cdef inline floating _identity(floating z) noexcept nogil:
+    return z
+
+cdef inline floating _identity_grad(floating z, floating a) noexcept nogil:
+    return 1
+
+cdef inline floating _logistic(floating z) noexcept nogil:
+    # Two branches so that exp never overflows.
+    cdef floating e
+    if z >= 0:
+        return 1 / (1 + _exp(-z))
+    e = _exp(z)
+    return e / (1 + e)
+
+cdef inline floating _logistic_grad(floating z, floating a) noexcept nogil:
+    return a * (1 - a)
+
+cdef inline floating _tanh_act(floating z) noexcept nogil:
+    return _tanh(z)
+
+cdef inline floating _tanh_grad(floating z, floating a) noexcept nogil:
+    return 1 - a * a
+
+cdef inline floating _relu(floating z) noexcept nogil:
+    return z if z > 0 else 0
+
+cdef inline floating _relu_grad(floating z, floating a) noexcept nogil:
+    return 1 if a > 0 else 0
+
+
+cdef void _bias_activation_forward(
+        floating* Z,               # IN/OUT: X @ W on entry, Z + b on exit
+        const floating* b,         # IN: (m,)
+        floating* A,               # OUT: f(Z + b); may alias Z when f' needs only A
+        Py_ssize_t n, Py_ssize_t m, Py_ssize_t act, int n_threads) noexcept nogil:
+    """A := f(Z + b), row-major (n, m)."""
+    cdef Py_ssize_t i, j
+    cdef floating z
+    cdef int nt = _nt(n * m, n_threads)
+    cdef bint keep_z = Z != A
+    if act == IDENTITY:
+        for i in prange(n, schedule="static", num_threads=nt):
+            for j in range(m):
+                z = Z[i * m + j] + b[j]
+                if keep_z:
+                    Z[i * m + j] = z
+                A[i * m + j] = _identity(z)
+    elif act == LOGISTIC:
+        for i in prange(n, schedule="static", num_threads=nt):
+            for j in range(m):
+                z = Z[i * m + j] + b[j]
+                if keep_z:
+                    Z[i * m + j] = z
+                A[i * m + j] = _logistic(z)
+    elif act == TANH:
+        for i in prange(n, schedule="static", num_threads=nt):
+            for j in range(m):
+                z = Z[i * m + j] + b[j]
+                if keep_z:
+                    Z[i * m + j] = z
+                A[i * m + j] = _tanh_act(z)
+    elif act == RELU:
+        for i in prange(n, schedule="static", num_threads=nt):
+            for j in range(m):
+                z = Z[i * m + j] + b[j]
+                if keep_z:
+                    Z[i * m + j] = z
+                A[i * m + j] = _relu(z)
+
+
+cdef void _activation_backward(
+        floating* D,               # IN/OUT: dL/dA on entry, dL/dZ on exit
+        const floating* Z,         # IN: pre-activations (may alias A)
+        const floating* A,         # IN: activations
+        Py_ssize_t n, Py_ssize_t m, Py_ssize_t act, int n_threads) noexcept nogil:
+    """dZ := dA * f'(Z), in place."""
+    cdef Py_ssize_t k, size = n * m
+    cdef int nt = _nt(size, n_threads)
+    if act == IDENTITY:
+        return
+    elif act == LOGISTIC:
+        for k in prange(size, schedule="static", num_threads=nt):
+            D[k] = D[k] * _logistic_grad(Z[k], A[k])
+    elif act == TANH:
+        for k in prange(size, schedule="static", num_threads=nt):
+            D[k] = D[k] * _tanh_grad(Z[k], A[k])
+    elif act == RELU:
+        for k in prange(size, schedule="static", num_threads=nt):
+            D[k] = D[k] * _relu_grad(Z[k], A[k])
+
+
+cdef void _bias_output_forward(
+        floating* Z,               # IN/OUT: X @ W on entry, output activation on exit
+        const floating* b,         # IN: (m,)
+        Py_ssize_t n, Py_ssize_t m, Py_ssize_t act, int n_threads) noexcept nogil:
+    """Z := out(Z + b) for out in identity, logistic, exp, softmax (row-wise)."""
+    cdef Py_ssize_t i, j
+    cdef floating zmax, s
+    cdef floating* row
+    cdef int nt = _nt(n * m, n_threads)
+    if act == SOFTMAX:
+        for i in prange(n, schedule="static", num_threads=nt):
+            row = Z + i * m
+            zmax = -INFINITY
+            for j in range(m):
+                row[j] = row[j] + b[j]
+                if row[j] > zmax:
+                    zmax = row[j]
+            s = 0
+            for j in range(m):
+                row[j] = _exp(row[j] - zmax)
+                s = s + row[j]
+            for j in range(m):
+                row[j] = row[j] / s
+    elif act == EXP:
+        for i in prange(n, schedule="static", num_threads=nt):
+            for j in range(m):
+                Z[i * m + j] = _exp(Z[i * m + j] + b[j])
+    else:
+        _bias_activation_forward(Z, b, Z, n, m, act, n_threads)
+
+
+# ---------------------------------------------------------------------------------------
+# Losses. The row loss is summed over outputs, weighted by the sample weight and added
+# in row order (deterministic); _data_loss normalises as scikit-learn does.
+
+cdef double _loss_sum(
+        const floating* P,         # IN: (n, m) output activations
+        const floating* Y,         # IN: (n, m) targets
+        const floating* sw,        # IN: (n,) sample weights
+        Py_ssize_t n, Py_ssize_t m, Py_ssize_t loss, double eps) noexcept nogil:
+    """sum_i sw_i * sum_k l(y_ik, p_ik), accumulated in double."""
+    cdef Py_ssize_t i, j
+    cdef double total = 0, row, p, y, d
+    for i in range(n):
+        row = 0
+        for j in range(m):
+            p = P[i * m + j]
+            y = Y[i * m + j]
+            if loss == SQUARED_ERROR:
+                d = y - p
+                row += d * d
+            elif loss == POISSON:
+                row += p - y
+                if y != 0:
+                    row += y * _log(y / p)
+            else:
+                # Clip like scikit-learn so that log never sees 0 or 1.
+                p = min(max(p, eps), 1 - eps)
+                if y != 0:
+                    row -= y * _log(p)
+                if loss == BINARY_LOG_LOSS and y != 1:
+                    row -= (1 - y) * _log(1 - p)
+        total += sw[i] * row
+    return total
+
+
+cdef inline double _data_loss(double raw, double sw_sum, Py_ssize_t n_outputs,
+                              Py_ssize_t loss) noexcept nogil:
+    """Normalise _loss_sum: squared error is halved and averaged over outputs."""
+    if loss == SQUARED_ERROR:
+        return 0.5 * (raw / sw_sum) / n_outputs
+    return raw / sw_sum
+
+
+cdef double _sum_squares(const floating* W, Py_ssize_t size) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef double s = 0
+    for k in range(size):
+        s += <double> W[k] * W[k]
+    return s
+
+
+cdef void _output_delta(
+        const floating* P, const floating* Y, const floating* sw,  # IN
+        floating* D,                                             # OUT: (n, m)
+        Py_ssize_t n, Py_ssize_t m, int n_threads) noexcept nogil:
+    """D := (P - Y) * sw[:, None], the gradient of every canonical loss-link pair."""
+    cdef Py_ssize_t i, j
+    cdef int nt = _nt(n * m, n_threads)
+    for i in prange(n, schedule="static", num_threads=nt):
+        for j in range(m):
+            D[i * m + j] = (P[i * m + j] - Y[i * m + j]) * sw[i]
+
+
+# ---------------------------------------------------------------------------------------
+# Sparse first layer (CSR, int32 indices) and batch reductions.
+
+cdef void _csr_matmul(
+        const floating* data, const int* indices, const int* indptr,   # IN: CSR X
+        const Py_ssize_t* rows, Py_ssize_t row0,   # IN: batch row i is rows[i] or row0 + i
+        const floating* W,                         # IN: (n_features, m)
+        floating* Z,                               # OUT: (n, m)
+        Py_ssize_t n, Py_ssize_t m, int n_threads) noexcept nogil:
+    """Z := X[rows] @ W without densifying X."""
+    cdef Py_ssize_t i, j, p, r
+    cdef floating v
+    cdef const floating* w
+    cdef int nt = _nt(n * m, n_threads)
+    for i in prange(n, schedule="static", num_threads=nt):
+        r = rows[i] if rows != NULL else row0 + i
+        for j in range(m):
+            Z[i * m + j] = 0
+        for p in range(indptr[r], indptr[r + 1]):
+            v = data[p]
+            w = W + <Py_ssize_t> indices[p] * m
+            for j in range(m):
+                Z[i * m + j] = Z[i * m + j] + v * w[j]
+
+
+cdef void _csr_t_matmul(
+        const floating* data, const int* indices, const int* indptr,   # IN: CSR X
+        const Py_ssize_t* rows, Py_ssize_t row0,
+        const floating* D,                         # IN: (n, m)
+        floating* G,                               # IN/OUT: (n_features, m)
+        Py_ssize_t n, Py_ssize_t m, Py_ssize_t n_features, bint accumulate,
+        int n_threads) noexcept nogil:
+    """G := X[rows].T @ D (+ G if accumulate).
+
+    Threads own disjoint column blocks and walk the rows in order, so every entry is
+    summed in the same order whatever the thread count.
+    """
+    cdef Py_ssize_t i, j, p, r, blk, j0, j1, n_blocks, width
+    cdef floating v
+    cdef floating* g
+    cdef int nt = _nt(n * m * 8, n_threads)
+    if not accumulate:
+        memset(G, 0, n_features * m * sizeof(floating))
+    n_blocks = nt if nt < m else m
+    width = (m + n_blocks - 1) // n_blocks
+    for blk in prange(n_blocks, schedule="static", num_threads=nt):
+        j0 = blk * width
+        j1 = min(m, j0 + width)
+        for i in range(n):
+            r = rows[i] if rows != NULL else row0 + i
+            for p in range(indptr[r], indptr[r + 1]):
+                v = data[p]
+                g = G + <Py_ssize_t> indices[p] * m
+                for j in range(j0, j1):
+                    g[j] = g[j] + v * D[i * m + j]
+
+
+cdef void _column_sum(
+        const floating* D,         # IN: (n, m)
+        floating* out,             # IN/OUT: (m,)
+        Py_ssize_t n, Py_ssize_t m, bint accumulate) noexcept nogil:
+    """out := D.sum(axis=0) (+ out if accumulate), rows added in order."""
+    cdef Py_ssize_t i, j
+    if not accumulate:
+        for j in range(m):
+            out[j] = 0
+    for i in range(n):
+        for j in range(m):
+            out[j] = out[j] + D[i * m + j]
+
+
+cdef void _finalize_gradient(
+        floating* G,               # IN/OUT: raw sums on entry, mean gradient on exit
+        const floating* params,    # IN
+        Py_ssize_t n_coefs, Py_ssize_t n_params,
+        floating alpha, floating sw_sum, int n_threads) noexcept nogil:
+    """G := (G + alpha * W) / sw_sum on weights, G / sw_sum on intercepts."""
+    cdef Py_ssize_t k
+    cdef int nt = _nt(n_params, n_threads)
+    for k in prange(n_coefs, schedule="static", num_threads=nt):
+        G[k] = (G[k] + alpha * params[k]) / sw_sum
+    for k in range(n_coefs, n_params):
+        G[k] = G[k] / sw_sum
+
+
+# ---------------------------------------------------------------------------------------
+# Optimizers over the flat parameter buffer; same operation order as scikit-learn.
+
+cdef void _sgd_update(
+        floating* params,          # IN/OUT
+        const floating* G,         # IN
+        floating* velocity,        # IN/OUT
+        Py_ssize_t size, floating lr, floating momentum, bint nesterov,
+        int n_threads) noexcept nogil:
+    """v := momentum * v - lr * g; w += v (or momentum * v - lr * g with Nesterov)."""
+    cdef Py_ssize_t k
+    cdef floating v
+    cdef int nt = _nt(size, n_threads)
+    for k in prange(size, schedule="static", num_threads=nt):
+        v = momentum * velocity[k] - lr * G[k]
+        velocity[k] = v
+        if nesterov:
+            params[k] = params[k] + (momentum * v - lr * G[k])
+        else:
+            params[k] = params[k] + v
+
+
+cdef void _adam_update(
+        floating* params,          # IN/OUT
+        const floating* G,         # IN
+        floating* M, floating* V,  # IN/OUT: first and second moments
+        Py_ssize_t size, floating lr_t, floating beta_1, floating beta_2,
+        floating one_minus_beta_1, floating one_minus_beta_2, floating epsilon,
+        int n_threads) noexcept nogil:
+    """m := b1 m + (1-b1) g; v := b2 v + (1-b2) g^2; w += -lr_t m / (sqrt(v) + eps)."""
+    cdef Py_ssize_t k
+    cdef floating m, v, g
+    cdef int nt = _nt(size, n_threads)
+    for k in prange(size, schedule="static", num_threads=nt):
+        g = G[k]
+        m = beta_1 * M[k] + one_minus_beta_1 * g
+        v = beta_2 * V[k] + one_minus_beta_2 * (g * g)
+        M[k] = m
+        V[k] = v
+        params[k] = params[k] + (-lr_t) * m / (_sqrt(v) + epsilon)
+
+
+# ---------------------------------------------------------------------------------------
+# Whole-network passes.
+
+cdef Net _read_layout(const Py_ssize_t[::1] layout):
+    """Layout: [L, n_coefs, n_params, units(L+1), w_off, b_off, act, z_off, a_off, d_off]."""
+    cdef Net net
+    cdef Py_ssize_t L = layout[0]
+    net.n_layers = L
+    net.n_coefs = layout[1]
+    net.n_params = layout[2]
+    net.units = &layout[3]
+    net.w_off = &layout[4 + L]
+    net.b_off = &layout[4 + 2 * L]
+    net.act = &layout[4 + 3 * L]
+    net.z_off = &layout[4 + 4 * L]
+    net.a_off = &layout[4 + 5 * L]
+    net.d_off = &layout[4 + 6 * L]
+    return net
+
+
+cdef struct Batch:
+    # One minibatch of the first-layer input: dense rows, or CSR rows by index.
+    Py_ssize_t n
+    const void* X              # dense: (n, n_features) C-contiguous, or NULL when sparse
+    const void* data           # sparse CSR arrays of the whole X
+    const int* indices
+    const int* indptr
+    const Py_ssize_t* rows     # sparse: row i of the batch is rows[i] (or row0 + i if NULL)
+    Py_ssize_t row0
+
+
+cdef void _forward(
+        const Net* net, const Batch* batch,
+        const floating* params,    # IN: flat parameters
+        floating* acts,            # OUT: Z_l / A_l of the hidden layers
+        floating* out,             # OUT: (n, n_outputs) output activations
+        int n_threads) noexcept nogil:
+    """Forward pass of one batch through every layer."""
+    cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out
+    cdef const floating* inp
+    cdef floating* Z
+    for l in range(L):
+        n_in = net.units[l]
+        n_out = net.units[l + 1]
+        Z = out if l == L - 1 else acts + net.z_off[l]
+        if l == 0 and batch.X == NULL:
+            _csr_matmul(<const floating*> batch.data, batch.indices, batch.indptr,
+                        batch.rows, batch.row0, params + net.w_off[0], Z, n, n_out,
+                        n_threads)
+        else:
+            if l == 0:
+                inp = <const floating*> batch.X
+            else:
+                inp = acts + net.a_off[l - 1]
+            _gemm(False, False, n, n_out, n_in, <floating> 1, inp, n_in,
+                  params + net.w_off[l], n_out, <floating> 0, Z, n_out)
+        if l == L - 1:
+            _bias_output_forward(Z, params + net.b_off[l], n, n_out, net.act[l], n_threads)
+        else:
+            _bias_activation_forward(Z, params + net.b_off[l], acts + net.a_off[l],
+                                     n, n_out, net.act[l], n_threads)
+
+
+cdef void _backward(
+        const Net* net, const Batch* batch,
+        const floating* params,    # IN
+        const floating* acts,      # IN: from _forward
+        floating* deltas,          # IN/OUT: output delta in the last slot on entry
+        floating* G,               # OUT (or IN/OUT if accumulate): raw gradient sums
+        bint accumulate, int n_threads) noexcept nogil:
+    """Back-propagate the output delta; G gets A_l.T @ dZ_l and dZ_l.sum(0) per layer."""
+    cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out
+    cdef const floating* inp
+    cdef floating* D
+    for l in range(L - 1, -1, -1):
+        n_in = net.units[l]
+        n_out = net.units[l + 1]
+        D = deltas + net.d_off[l]
+        if l == 0 and batch.X == NULL:
+            _csr_t_matmul(<const floating*> batch.data, batch.indices, batch.indptr,
+                          batch.rows, batch.row0, D, G + net.w_off[0], n, n_out,
+                          n_in, accumulate, n_threads)
+        else:
+            if l == 0:
+                inp = <const floating*> batch.X
+            else:
+                inp = acts + net.a_off[l - 1]
+            _gemm(True, False, n_in, n_out, n, <floating> 1, inp, n_in, D, n_out,
+                  <floating> (1 if accumulate else 0), G + net.w_off[l], n_out)
+        _column_sum(D, G + net.b_off[l], n, n_out, accumulate)
+        if l > 0:
+            _gemm(False, True, n, n_in, n_out, <floating> 1, D, n_out,
+                  params + net.w_off[l], n_out, <floating> 0,
+                  deltas + net.d_off[l - 1], n_in)
+            _activation_backward(deltas + net.d_off[l - 1], acts + net.z_off[l - 1],
+                                 acts + net.a_off[l - 1], n, n_in, net.act[l - 1],
+                                 n_threads)
+
+
+cdef void _gather_rows(
+        const floating* src, Py_ssize_t width, const Py_ssize_t* rows, Py_ssize_t n,
+        floating* dst) noexcept nogil:
+    """dst[i] := src[rows[i]] for rows of `width` elements."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        memcpy(dst + i * width, src + rows[i] * width, width * sizeof(floating))
+
+
+def sgd_epoch(
+        floating[::1] params,           # IN/OUT: flat parameters
+        floating[::1] grads,            # OUT: last batch's gradient (scratch)
+        floating[::1] state_1,          # IN/OUT: velocity (sgd) or first moment (adam)
+        floating[::1] state_2,          # IN/OUT: second moment (adam; unused by sgd)
+        const floating[:, ::1] X,       # IN: dense X, or (0, n_features) when sparse
+        const floating[::1] X_data,     # IN: CSR data (empty when dense)
+        const int[::1] X_indices,
+        const int[::1] X_indptr,
+        const floating[:, ::1] Y,       # IN: (n_samples, n_outputs) targets
+        const floating[::1] sw,         # IN: (n_samples,) sample weights
+        const Py_ssize_t[::1] idx,      # IN: sample order of this epoch
+        const Py_ssize_t[::1] layout,
+        floating[:, ::1] X_batch,       # scratch: (batch_size, n_features), dense shuffle
+        floating[:, ::1] Y_batch,       # scratch: (batch_size, n_outputs)
+        floating[::1] sw_batch,         # scratch: (batch_size,)
+        floating[::1] acts,             # scratch: hidden Z / A for batch_size rows
+        floating[::1] deltas,           # scratch: dZ for batch_size rows
+        floating[:, ::1] out,           # scratch: (batch_size, n_outputs)
+        bint sparse, bint shuffled, Py_ssize_t batch_size,
+        int solver, int loss, double alpha, double clip_eps,
+        double learning_rate, double momentum, bint nesterov,
+        double beta_1, double beta_2, double epsilon, long t,
+        int n_threads):
+    """Run one epoch of minibatch SGD or Adam with the GIL released.
+
+    Returns ``(accumulated_loss, t)``: the sum over batches of batch loss times batch
+    size (scikit-learn's definition; divide by n_samples for ``loss_``), and Adam's
+    step count after the epoch.
+    """
+    cdef Net net = _read_layout(layout)
+    cdef Batch batch
+    cdef Py_ssize_t n_samples = idx.shape[0], n_out = Y.shape[1], start, i, n_b
+    cdef Py_ssize_t n_features = net.units[0]
+    cdef double acc = 0, sw_sum, lr_t, l2
+    cdef const floating* Yp
+    cdef const floating* swp
+    cdef floating* G = &grads[0]
+    cdef floating* W = &params[0]
+    batch.data = <const void*> &X_data[0] if sparse else NULL
+    batch.indices = &X_indices[0] if sparse else NULL
+    batch.indptr = &X_indptr[0] if sparse else NULL
+    with nogil:
+        start = 0
+        while start < n_samples:
+            n_b = min(batch_size, n_samples - start)
+            batch.n = n_b
+            if shuffled:
+                _gather_rows(&Y[0, 0], n_out, &idx[start], n_b, &Y_batch[0, 0])
+                for i in range(n_b):
+                    sw_batch[i] = sw[idx[start + i]]
+                Yp = &Y_batch[0, 0]
+                swp = &sw_batch[0]
+            else:
+                Yp = &Y[start, 0]
+                swp = &sw[start]
+            if sparse:
+                batch.X = NULL
+                batch.rows = &idx[start] if shuffled else NULL
+                batch.row0 = start
+            elif shuffled:
+                _gather_rows(&X[0, 0], n_features, &idx[start], n_b, &X_batch[0, 0])
+                batch.X = &X_batch[0, 0]
+            else:
+                batch.X = &X[start, 0]
+
+            sw_sum = 0
+            for i in range(n_b):
+                sw_sum += swp[i]
+            _forward(&net, &batch, W, &acts[0], &out[0, 0], n_threads)
+            l2 = 0.5 * alpha * _sum_squares(W, net.n_coefs) / sw_sum
+            acc += (_data_loss(_loss_sum(&out[0, 0], Yp, swp, n_b, n_out, loss, clip_eps),
+                               sw_sum, n_out, loss) + l2) * n_b
+            _output_delta(&out[0, 0], Yp, swp, &deltas[0] + net.d_off[net.n_layers - 1],
+                          n_b, n_out, n_threads)
+            _backward(&net, &batch, W, &acts[0], &deltas[0], G, False, n_threads)
+            _finalize_gradient(G, W, net.n_coefs, net.n_params, <floating> alpha,
+                               <floating> sw_sum, n_threads)
+            if solver == ADAM:
+                t += 1
+                lr_t = learning_rate * _sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+                _adam_update(W, G, &state_1[0], &state_2[0], net.n_params,
+                             <floating> lr_t, <floating> beta_1, <floating> beta_2,
+                             <floating> (1 - beta_1), <floating> (1 - beta_2),
+                             <floating> epsilon, n_threads)
+            else:
+                _sgd_update(W, G, &state_1[0], net.n_params, <floating> learning_rate,
+                            <floating> momentum, nesterov, n_threads)
+            start += n_b
+    return acc, t
+
+
+def loss_gradient(
+        const floating[::1] params,     # IN
+        floating[::1] grads,            # OUT: mean gradient (with the L2 term)
+        const floating[:, ::1] X,
+        const floating[::1] X_data,
+        const int[::1] X_indices,
+        const int[::1] X_indptr,
+        const floating[:, ::1] Y,
+        const floating[::1] sw,
+        const Py_ssize_t[::1] layout,
+        floating[::1] acts,             # scratch for `chunk` rows
+        floating[::1] deltas,           # scratch for `chunk` rows
+        floating[:, ::1] out,           # scratch: (chunk, n_outputs)
+        bint sparse, Py_ssize_t chunk, int loss, double alpha, double clip_eps,
+        int n_threads):
+    """Full-batch objective and gradient (used by lbfgs), in chunks of rows.
+
+    Returns the loss: data term plus ``0.5 * alpha * ||W||^2 / sw.sum()``.
+    """
+    cdef Net net = _read_layout(layout)
+    cdef Batch batch
+    cdef Py_ssize_t n_samples = Y.shape[0], n_out = Y.shape[1], start, n_b, i
+    cdef double raw = 0, sw_sum = 0, total
+    cdef floating* G = &grads[0]
+    cdef const floating* W = &params[0]
+    batch.data = <const void*> &X_data[0] if sparse else NULL
+    batch.indices = &X_indices[0] if sparse else NULL
+    batch.indptr = &X_indptr[0] if sparse else NULL
+    batch.rows = NULL
+    batch.X = NULL
+    with nogil:
+        for i in range(n_samples):
+            sw_sum += sw[i]
+        start = 0
+        while start < n_samples:
+            n_b = min(chunk, n_samples - start)
+            batch.n = n_b
+            batch.row0 = start
+            if not sparse:
+                batch.X = &X[start, 0]
+            _forward(&net, &batch, W, &acts[0], &out[0, 0], n_threads)
+            raw += _loss_sum(&out[0, 0], &Y[start, 0], &sw[start], n_b, n_out, loss,
+                             clip_eps)
+            _output_delta(&out[0, 0], &Y[start, 0], &sw[start],
+                          &deltas[0] + net.d_off[net.n_layers - 1], n_b, n_out,
+                          n_threads)
+            _backward(&net, &batch, W, &acts[0], &deltas[0], G, start > 0, n_threads)
+            start += n_b
+        _finalize_gradient(G, W, net.n_coefs, net.n_params, <floating> alpha,
+                           <floating> sw_sum, n_threads)
+        total = (_data_loss(raw, sw_sum, n_out, loss)
+                 + 0.5 * alpha * _sum_squares(W, net.n_coefs) / sw_sum)
+    return total
+
+
+def forward(
+        const floating[::1] params,
+        const floating[:, ::1] X,
+        const floating[::1] X_data,
+        const int[::1] X_indices,
+        const int[::1] X_indptr,
+        const Py_ssize_t[::1] layout,
+        floating[::1] acts,             # scratch for `chunk` rows
+        floating[:, ::1] out,           # OUT: (n_samples, n_outputs)
+        bint sparse, Py_ssize_t chunk, int n_threads):
+    """Output activations of the network for every row, `chunk` rows at a time."""
+    cdef Net net = _read_layout(layout)
+    cdef Batch batch
+    cdef Py_ssize_t n_samples = out.shape[0], start
+    batch.data = <const void*> &X_data[0] if sparse else NULL
+    batch.indices = &X_indices[0] if sparse else NULL
+    batch.indptr = &X_indptr[0] if sparse else NULL
+    batch.rows = NULL
+    batch.X = NULL
+    with nogil:
+        start = 0
+        while start < n_samples:
+            batch.n = min(chunk, n_samples - start)
+            batch.row0 = start
+            if not sparse:
+                batch.X = &X[start, 0]
+            _forward(&net, &batch, &params[0], &acts[0], &out[start, 0], n_threads)
+            start += batch.n
+
+
+# ---------------------------------------------------------------------------------------
+# Thin wrappers for the tests: each runs exactly the kernel that training runs.
+
+def gemm(bint trans_a, bint trans_b, floating alpha, const floating[:, ::1] A,
+         const floating[:, ::1] B, floating beta, floating[:, ::1] C):
+    """C := alpha * op(A) @ op(B) + beta * C."""
+    cdef int m = C.shape[0], n = C.shape[1]
+    cdef int k = A.shape[0] if trans_a else A.shape[1]
+    with nogil:
+        _gemm(trans_a, trans_b, m, n, k, alpha, &A[0, 0], A.shape[1], &B[0, 0],
+              B.shape[1], beta, &C[0, 0], n)
+
+
+def bias_activation_forward(floating[:, ::1] Z, const floating[::1] b,
+                            floating[:, ::1] A, int act, int n_threads):
+    """A := f(Z + b); Z := Z + b unless A is Z."""
+    with nogil:
+        _bias_activation_forward(&Z[0, 0], &b[0], &A[0, 0], Z.shape[0], Z.shape[1],
+                                 act, n_threads)
+
+
+def activation_backward(floating[:, ::1] D, const floating[:, ::1] Z,
+                        const floating[:, ::1] A, int act, int n_threads):
+    """D := D * f'(Z)."""
+    with nogil:
+        _activation_backward(&D[0, 0], &Z[0, 0], &A[0, 0], D.shape[0], D.shape[1],
+                             act, n_threads)
+
+
+def bias_output_forward(floating[:, ::1] Z, const floating[::1] b, int act,
+                        int n_threads):
+    """Z := out(Z + b)."""
+    with nogil:
+        _bias_output_forward(&Z[0, 0], &b[0], Z.shape[0], Z.shape[1], act, n_threads)
+
+
+def loss_value(const floating[:, ::1] P, const floating[:, ::1] Y,
+               const floating[::1] sw, int loss, double clip_eps):
+    """Normalised data loss of predictions P (no L2 term)."""
+    cdef double raw, sw_sum = 0
+    cdef Py_ssize_t i
+    for i in range(sw.shape[0]):
+        sw_sum += sw[i]
+    with nogil:
+        raw = _loss_sum(&P[0, 0], &Y[0, 0], &sw[0], P.shape[0], P.shape[1], loss,
+                        clip_eps)
+    return _data_loss(raw, sw_sum, P.shape[1], loss)
+
+
+def output_delta(const floating[:, ::1] P, const floating[:, ::1] Y,
+                 const floating[::1] sw, floating[:, ::1] D, int n_threads):
+    """D := (P - Y) * sw[:, None]."""
+    with nogil:
+        _output_delta(&P[0, 0], &Y[0, 0], &sw[0], &D[0, 0], P.shape[0], P.shape[1],
+                      n_threads)
+
+
+def csr_matmul(const floating[::1] data, const int[::1] indices, const int[::1] indptr,
+               const floating[:, ::1] W, floating[:, ::1] Z, int n_threads):
+    """Z := X @ W for CSR X."""
+    with nogil:
+        _csr_matmul(&data[0], &indices[0], &indptr[0], NULL, 0, &W[0, 0], &Z[0, 0],
+                    Z.shape[0], Z.shape[1], n_threads)
+
+
+def csr_t_matmul(const floating[::1] data, const int[::1] indices,
+                 const int[::1] indptr, const floating[:, ::1] D, floating[:, ::1] G,
+                 bint accumulate, int n_threads):
+    """G := X.T @ D (+ G) for CSR X."""
+    with nogil:
+        _csr_t_matmul(&data[0], &indices[0], &indptr[0], NULL, 0, &D[0, 0], &G[0, 0],
+                      D.shape[0], D.shape[1], G.shape[0], accumulate, n_threads)
+
+
+def column_sum(const floating[:, ::1] D, floating[::1] out, bint accumulate):
+    """out := D.sum(axis=0) (+ out)."""
+    with nogil:
+        _column_sum(&D[0, 0], &out[0], D.shape[0], D.shape[1], accumulate)
+
+
+def sgd_update(floating[::1] params, const floating[::1] grads, floating[::1] velocity,
+               double learning_rate, double momentum, bint nesterov, int n_threads):
+    """One SGD step with (Nesterov) momentum, in place."""
+    with nogil:
+        _sgd_update(&params[0], &grads[0], &velocity[0], params.shape[0],
+                    <floating> learning_rate, <floating> momentum, nesterov, n_threads)
+
+
+def adam_update(floating[::1] params, const floating[::1] grads, floating[::1] m,
+                floating[::1] v, double lr_t, double beta_1, double beta_2,
+                double epsilon, int n_threads):
+    """One Adam step with the bias-corrected rate lr_t, in place."""
+    with nogil:
+        _adam_update(&params[0], &grads[0], &m[0], &v[0], params.shape[0],
+                     <floating> lr_t, <floating> beta_1, <floating> beta_2,
+                     <floating> (1 - beta_1), <floating> (1 - beta_2),
+                     <floating> epsilon, n_threads)

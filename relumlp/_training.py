@@ -1,0 +1,373 @@
+"""Training: the epoch driver, early stopping, learning-rate schedules and lbfgs.
+
+``Trainer`` owns the data in kernel form and every workspace for one ``fit`` call; each
+epoch is a single call into ``_kernels.sgd_epoch`` with the GIL released. The
+semantics (loss definition, schedules, stopping rules, ``n_iter_`` / ``t_``) follow
+scikit-learn's ``BaseMultilayerPerceptron`` exactly.
+"""
+import warnings
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+
+from relumlp import _kernels
+from relumlp._activations import loss_code
+from relumlp._threads import effective_n_threads
+
+# Rows per chunk in the full-batch (lbfgs) and prediction passes: bounds the workspace.
+CHUNK_ROWS = 4096
+
+
+def as_kernel_input(X, dtype):
+    """Return ``(dense, data, indices, indptr, sparse)`` as the kernels take X.
+
+    Dense X becomes C-contiguous (a copy only if it was not); sparse X becomes CSR with
+    int32 indices. Read-only arrays are passed through without a copy.
+    """
+    empty_i = np.zeros(1, dtype=np.int32)
+    if sp.issparse(X):
+        X = X.tocsr() if X.format != "csr" else X
+        if X.nnz >= np.iinfo(np.int32).max:
+            raise ValueError("Sparse X with 2**31 or more stored values is not supported.")
+        data = np.ascontiguousarray(X.data, dtype=dtype)
+        if data.size == 0:
+            data = np.zeros(1, dtype=dtype)
+        return (np.zeros((0, X.shape[1]), dtype=dtype), data,
+                np.ascontiguousarray(X.indices, dtype=np.int32) if X.indices.size
+                else empty_i,
+                np.ascontiguousarray(X.indptr, dtype=np.int32), True)
+    return (np.ascontiguousarray(X, dtype=dtype), np.zeros(1, dtype=dtype), empty_i,
+            empty_i, False)
+
+
+def forward(layout, flat, X, n_threads=None):
+    """Output activations for every row of X (dense or sparse), in bounded memory."""
+    dtype = flat.dtype
+    n_samples = X.shape[0]
+    chunk = max(1, min(n_samples, CHUNK_ROWS))
+    arr, layout_arr, acts, _ = _workspace(layout, X, chunk, dtype)
+    out = np.empty((n_samples, layout.n_outputs), dtype=dtype)
+    if n_samples:
+        _kernels.forward(flat, *arr[:4], layout_arr, acts, out, arr[4], chunk,
+                         effective_n_threads() if n_threads is None else n_threads)
+    return out
+
+
+def _workspace(layout, X, rows, dtype):
+    arr = as_kernel_input(X, dtype)
+    layout_arr, acts_size, deltas_size = layout.layout_array(rows)
+    return arr, layout_arr, np.empty(acts_size, dtype=dtype), np.empty(deltas_size, dtype)
+
+
+class SGDState:
+    """Momentum SGD state over the flat buffer, with scikit-learn's schedules."""
+
+    def __init__(self, n_params, dtype, learning_rate_init, lr_schedule, momentum,
+                 nesterov, power_t):
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.lr_schedule = lr_schedule
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.power_t = power_t
+        self.velocity = np.zeros(n_params, dtype=dtype)
+        self.unused = np.zeros(1, dtype=dtype)
+
+    def iteration_ends(self, time_step):
+        if self.lr_schedule == "invscaling":
+            self.learning_rate = float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self, msg, verbose):
+        if self.lr_schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+    def epoch_args(self):
+        return dict(solver=_kernels.Solver.SGD, state_1=self.velocity, state_2=self.unused,
+                    learning_rate=self.learning_rate, momentum=self.momentum,
+                    nesterov=self.nesterov, beta_1=0.0, beta_2=0.0, epsilon=1.0, t=0)
+
+    def epoch_done(self, t):
+        pass
+
+
+class AdamState:
+    """Adam state (moments and step count) over the flat buffer."""
+
+    def __init__(self, n_params, dtype, learning_rate_init, beta_1, beta_2, epsilon):
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.t = 0
+        self.ms = np.zeros(n_params, dtype=dtype)
+        self.vs = np.zeros(n_params, dtype=dtype)
+
+    def iteration_ends(self, time_step):
+        pass
+
+    def trigger_stopping(self, msg, verbose):
+        if verbose:
+            print(msg + " Stopping.")
+        return True
+
+    def epoch_args(self):
+        return dict(solver=_kernels.Solver.ADAM, state_1=self.ms, state_2=self.vs,
+                    learning_rate=self.learning_rate_init, momentum=0.0, nesterov=False,
+                    beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon, t=self.t)
+
+    def epoch_done(self, t):
+        self.t = t
+        self.learning_rate = (self.learning_rate_init * np.sqrt(1 - self.beta_2**t)
+                              / (1 - self.beta_1**t))
+
+
+def make_optimizer(est, n_params, dtype):
+    if est.solver == "sgd":
+        return SGDState(n_params, dtype, est.learning_rate_init, est.learning_rate,
+                        est.momentum, est.nesterovs_momentum, est.power_t)
+    return AdamState(n_params, dtype, est.learning_rate_init, est.beta_1, est.beta_2,
+                     est.epsilon)
+
+
+class Trainer:
+    """Data in kernel form plus every buffer one ``fit`` needs, allocated once.
+
+    Parameters
+    ----------
+    layout : NetworkLayout
+    flat : ndarray
+        The flat parameter buffer (updated in place).
+    X : ndarray or sparse matrix
+    Y : ndarray of shape (n_samples, n_outputs)
+        Targets in the parameter dtype (one-hot / indicator for classifiers).
+    sample_weight : ndarray of shape (n_samples,)
+    loss : str
+    alpha : float
+    """
+
+    def __init__(self, layout, flat, X, Y, sample_weight, loss, alpha):
+        self.layout = layout
+        self.flat = flat
+        self.dtype = flat.dtype
+        self.X = as_kernel_input(X, self.dtype)
+        self.Y = np.ascontiguousarray(Y, dtype=self.dtype)
+        self.sw = np.ascontiguousarray(sample_weight, dtype=self.dtype)
+        self.loss = loss_code(loss, layout.out_activation)
+        self.alpha = float(alpha)
+        self.clip_eps = float(np.finfo(self.dtype).eps)
+        self.grads = np.zeros(layout.n_params, dtype=self.dtype)
+        self.n_threads = effective_n_threads()
+        self._batch_rows = None
+
+    def _allocate(self, batch_size):
+        if self._batch_rows == batch_size:
+            return
+        self._batch_rows = batch_size
+        n_features = self.layout.units[0]
+        self.layout_arr, acts_size, deltas_size = self.layout.layout_array(batch_size)
+        self.acts = np.empty(acts_size, dtype=self.dtype)
+        self.deltas = np.empty(deltas_size, dtype=self.dtype)
+        self.out = np.empty((batch_size, self.layout.n_outputs), dtype=self.dtype)
+        dense_rows = 1 if self.X[4] else batch_size
+        self.X_batch = np.empty((dense_rows, n_features), dtype=self.dtype)
+        self.Y_batch = np.empty((batch_size, self.Y.shape[1]), dtype=self.dtype)
+        self.sw_batch = np.empty(batch_size, dtype=self.dtype)
+
+    def epoch(self, optimizer, idx, batch_size):
+        """One pass over the rows ``idx`` (in that order); returns the summed loss."""
+        self._allocate(batch_size)
+        contiguous = idx.size == 0 or (
+            idx[0] == 0 and idx[-1] == idx.size - 1 and np.all(np.diff(idx) == 1)
+        )
+        args = optimizer.epoch_args()
+        acc, t = _kernels.sgd_epoch(
+            self.flat, self.grads, args["state_1"], args["state_2"], *self.X[:4],
+            self.Y, self.sw, idx, self.layout_arr, self.X_batch, self.Y_batch,
+            self.sw_batch, self.acts, self.deltas, self.out, self.X[4], not contiguous,
+            batch_size, args["solver"], self.loss, self.alpha, self.clip_eps,
+            args["learning_rate"], args["momentum"], args["nesterov"], args["beta_1"],
+            args["beta_2"], args["epsilon"], args["t"], self.n_threads,
+        )
+        optimizer.epoch_done(t)
+        return acc
+
+    def loss_gradient(self, flat=None):
+        """Full-batch loss and gradient at ``flat`` (default: the current parameters)."""
+        n = self.Y.shape[0]
+        self._allocate(max(1, min(n, CHUNK_ROWS)))
+        loss = _kernels.loss_gradient(
+            self.flat if flat is None else flat, self.grads, *self.X[:4], self.Y,
+            self.sw, self.layout_arr, self.acts, self.deltas, self.out, self.X[4],
+            self._batch_rows, self.loss, self.alpha, self.clip_eps, self.n_threads,
+        )
+        return loss, self.grads
+
+
+def fit_stochastic(est, trainer, X, y, sample_weight, incremental):
+    """scikit-learn's ``_fit_stochastic``, one kernel call per epoch.
+
+    ``X`` / ``y`` / ``sample_weight`` are the validated inputs (``y`` in the estimator's
+    target encoding, used only for the early-stopping split and score).
+    """
+    if not incremental or not hasattr(est, "_optimizer"):
+        est._optimizer = make_optimizer(est, trainer.layout.n_params, trainer.dtype)
+    optimizer = est._optimizer
+
+    n_total = trainer.Y.shape[0]
+    early_stopping = est.early_stopping
+    if early_stopping:
+        train_idx, val_idx = _validation_split(est, y, n_total)
+        X_val = X[val_idx]
+        y_val = y[val_idx]
+        sw_val = None if sample_weight is None else sample_weight[val_idx]
+        if hasattr(est, "_label_binarizer"):
+            y_val = est._label_binarizer.inverse_transform(y_val)
+    else:
+        train_idx = np.arange(n_total, dtype=np.intp)
+        X_val = y_val = sw_val = None
+
+    n_samples = train_idx.shape[0]
+    sample_idx = np.arange(n_samples, dtype=np.intp)
+    if est.batch_size == "auto":
+        batch_size = min(200, n_samples)
+    else:
+        if est.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is going "
+                "to be clipped"
+            )
+        batch_size = int(np.clip(est.batch_size, 1, n_samples))
+
+    from sklearn.utils import shuffle as sk_shuffle
+
+    try:
+        est.n_iter_ = 0
+        for _ in range(est.max_iter):
+            if est.shuffle:
+                sample_idx = sk_shuffle(sample_idx, random_state=est._random_state)
+            accumulated = trainer.epoch(optimizer, train_idx[sample_idx], batch_size)
+            est.n_iter_ += 1
+            est.loss_ = trainer.dtype.type(accumulated / n_samples)
+            est.t_ += n_samples
+            est.loss_curve_.append(est.loss_)
+            if est.verbose:
+                print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
+
+            _update_no_improvement_count(est, trainer, early_stopping, X_val, y_val, sw_val)
+            optimizer.iteration_ends(est.t_)
+
+            if est._no_improvement_count > est.n_iter_no_change:
+                if early_stopping:
+                    msg = ("Validation score did not improve more than tol=%f for %d "
+                           "consecutive epochs." % (est.tol, est.n_iter_no_change))
+                else:
+                    msg = ("Training loss did not improve more than tol=%f for %d "
+                           "consecutive epochs." % (est.tol, est.n_iter_no_change))
+                if optimizer.trigger_stopping(msg, est.verbose):
+                    break
+                est._no_improvement_count = 0
+
+            if incremental:
+                break
+            if est.n_iter_ == est.max_iter:
+                warnings.warn(
+                    "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                    "optimization hasn't converged yet." % est.max_iter,
+                    ConvergenceWarning,
+                )
+    except KeyboardInterrupt:
+        warnings.warn("Training interrupted by user.")
+
+    if early_stopping:
+        trainer.flat[...] = est._best_params
+
+
+def _validation_split(est, y, n_samples):
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if (est._is_classifier and est.n_outputs_ == 1) else None
+    train_idx, val_idx = train_test_split(
+        np.arange(n_samples, dtype=np.intp), random_state=est._random_state,
+        test_size=est.validation_fraction, stratify=stratify,
+    )
+    if val_idx.shape[0] < 2:
+        raise ValueError(
+            "The validation set is too small. Increase 'validation_fraction' or the "
+            "size of your dataset."
+        )
+    return train_idx, val_idx
+
+
+def _update_no_improvement_count(est, trainer, early_stopping, X_val, y_val, sw_val):
+    if early_stopping:
+        score = est._score(X_val, y_val, sample_weight=sw_val)
+        est.validation_scores_.append(score)
+        if est.verbose:
+            print("Validation score: %f" % score)
+        if score < est.best_validation_score_ + est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            est._best_params = trainer.flat.copy()
+    else:
+        if est.loss_curve_[-1] > est.best_loss_ - est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if est.loss_curve_[-1] < est.best_loss_:
+            est.best_loss_ = est.loss_curve_[-1]
+
+
+def fit_lbfgs(est, trainer):
+    """Minimise the full-batch objective with scipy's L-BFGS-B.
+
+    Unlike scikit-learn, the parameters keep the input dtype (scipy's float64 iterate
+    is cast into the flat buffer), ``loss_curve_`` records the loss at every iteration
+    and ``verbose`` prints it.
+    """
+    flat = trainer.flat
+
+    def fun(x):
+        flat[...] = x
+        loss, grad = trainer.loss_gradient()
+        return loss, grad.astype(np.float64)
+
+    est.loss_curve_ = []
+
+    def callback(intermediate_result):
+        est.loss_curve_.append(trainer.dtype.type(intermediate_result.fun))
+        if est.verbose:
+            print("Iteration %d, loss = %.8f" % (len(est.loss_curve_), intermediate_result.fun))
+
+    opt_res = scipy.optimize.minimize(
+        fun, flat.astype(np.float64), method="L-BFGS-B", jac=True, callback=callback,
+        options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
+    )
+    n_iter = min(opt_res.nit, est.max_iter)
+    if opt_res.status != 0:
+        msg = ("lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n"
+               % (n_iter, opt_res.status, opt_res.message))
+        if n_iter == est.max_iter:
+            msg += ("\nIncrease the number of iterations to improve the convergence "
+                    "(max_iter=%d)." % est.max_iter)
+        msg += ("\nYou might also want to scale the data as shown in:\n"
+                "    https://scikit-learn.org/stable/modules/preprocessing.html")
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    est.n_iter_ = n_iter
+    est.loss_ = trainer.dtype.type(opt_res.fun)
+    flat[...] = opt_res.x

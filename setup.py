@@ -1,0 +1,81 @@
+"""Build the Cython kernels, with OpenMP where the compiler supports it.
+
+Set ``RELUMLP_NO_OPENMP=1`` to force the serial build and ``RELUMLP_CYTHON_DEBUG=1``
+to turn bounds checking back on.
+"""
+import os
+import sys
+import tempfile
+import textwrap
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+OPENMP_PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    int main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }
+    """
+)
+
+
+def _openmp_flags(compiler):
+    """Return (compile_args, link_args) for OpenMP, or None if it does not build."""
+    if os.environ.get("RELUMLP_NO_OPENMP", "0") not in ("", "0"):
+        print("relumlp: RELUMLP_NO_OPENMP set, building the serial extension")
+        return None
+    if compiler.compiler_type == "msvc":
+        return ["/openmp"], []
+    flags = ["-fopenmp"]
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(OPENMP_PROBE)
+        try:
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+            compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=flags)
+        except Exception:  # any compiler or linker failure means: no OpenMP
+            print(
+                "relumlp: WARNING: the compiler could not build an OpenMP program; "
+                "building the serial extension (relumlp.openmp_enabled() is False)",
+                file=sys.stderr,
+            )
+            return None
+    return flags, flags
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        flags = _openmp_flags(self.compiler)
+        for ext in self.extensions:
+            if self.compiler.compiler_type != "msvc":
+                ext.extra_compile_args += ["-O3"]
+            if flags is not None:
+                ext.extra_compile_args += flags[0]
+                ext.extra_link_args += flags[1]
+        super().build_extensions()
+
+
+debug = os.environ.get("RELUMLP_CYTHON_DEBUG", "0") not in ("", "0")
+directives = {
+    "language_level": 3,
+    "boundscheck": debug,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": debug,
+}
+extensions = [
+    Extension(
+        "relumlp._kernels",
+        ["relumlp/_kernels.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+    )
+]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives=directives),
+    cmdclass={"build_ext": BuildExt},
+)
