@@ -1,7 +1,8 @@
 """Activation names (the public API) mapped to the kernels' integer codes.
 
 Each hidden activation declares whether its derivative needs the pre-activation ``z``
-(then the forward pass keeps Z next to A) or only the output ``a``.
+(then the forward pass keeps Z next to A), which scalar parameter it takes, and which
+initialisation ``weight_init='auto'`` gives the weights that feed it.
 """
 from typing import NamedTuple
 
@@ -10,14 +11,24 @@ from relumlp._kernels import Activation, Loss
 
 class HiddenActivation(NamedTuple):
     code: int
-    needs_z: bool
+    needs_z: bool      # f' computed from z (else from a = f(z) alone)
+    param: str         # estimator parameter giving the scalar p of f(z, p), or ""
+    init: str          # weight_init='auto' scheme for the weights feeding this layer
 
 
 HIDDEN_ACTIVATIONS = {
-    "identity": HiddenActivation(Activation.IDENTITY, False),
-    "logistic": HiddenActivation(Activation.LOGISTIC, False),
-    "tanh": HiddenActivation(Activation.TANH, False),
-    "relu": HiddenActivation(Activation.RELU, False),
+    "identity": HiddenActivation(Activation.IDENTITY, False, "", "glorot_uniform"),
+    "logistic": HiddenActivation(Activation.LOGISTIC, False, "", "glorot_uniform"),
+    "tanh": HiddenActivation(Activation.TANH, False, "", "glorot_uniform"),
+    "relu": HiddenActivation(Activation.RELU, False, "", "he_normal"),
+    "leaky_relu": HiddenActivation(Activation.LEAKY_RELU, False, "negative_slope", "he_normal"),
+    "prelu": HiddenActivation(Activation.PRELU, True, "negative_slope", "he_normal"),
+    "elu": HiddenActivation(Activation.ELU, False, "elu_alpha", "he_normal"),
+    "selu": HiddenActivation(Activation.SELU, False, "", "lecun_normal"),
+    "gelu": HiddenActivation(Activation.GELU, True, "", "he_normal"),
+    "silu": HiddenActivation(Activation.SILU, True, "", "he_normal"),
+    "swish": HiddenActivation(Activation.SILU, True, "", "he_normal"),
+    "softplus": HiddenActivation(Activation.SOFTPLUS, True, "", "he_normal"),
 }
 
 OUTPUT_ACTIVATIONS = {
@@ -33,6 +44,9 @@ LOSSES = {
     "binary_log_loss": Loss.BINARY_LOG_LOSS,
     "poisson": Loss.POISSON,
 }
+
+WEIGHT_INITS = ("auto", "sklearn", "he_uniform", "he_normal", "glorot_uniform",
+                "glorot_normal", "lecun_normal")
 
 
 def loss_code(loss, out_activation):

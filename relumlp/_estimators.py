@@ -24,8 +24,8 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from relumlp import _training
-from relumlp._activations import HIDDEN_ACTIVATIONS
-from relumlp._params import NetworkLayout, init_sklearn
+from relumlp._activations import HIDDEN_ACTIVATIONS, WEIGHT_INITS
+from relumlp._params import NetworkLayout, init_params
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
@@ -35,7 +35,7 @@ class _BaseReLUMLP(BaseEstimator):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(HIDDEN_ACTIVATIONS))],
+        "activation": [StrOptions(set(HIDDEN_ACTIVATIONS)), tuple, list],
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -57,6 +57,12 @@ class _BaseReLUMLP(BaseEstimator):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "negative_slope": [Interval(Real, 0, None, closed="left")],
+        "elu_alpha": [Interval(Real, 0, None, closed="left")],
+        "weight_init": [StrOptions(set(WEIGHT_INITS))],
+        "alpha_l1": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), tuple, list],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     _is_classifier = False
@@ -74,8 +80,45 @@ class _BaseReLUMLP(BaseEstimator):
                 )
         return [int(s) for s in sizes]
 
+    def _per_layer(self, name, n_hidden):
+        """A scalar-or-sequence parameter as one value per hidden layer."""
+        value = getattr(self, name)
+        if isinstance(value, (str, Real)):
+            return [value] * n_hidden
+        value = list(value)
+        if len(value) != n_hidden:
+            raise ValueError(
+                f"{name} has {len(value)} entries but there are {n_hidden} hidden layers "
+                f"(hidden_layer_sizes={self.hidden_layer_sizes!r}); pass one value or one "
+                "per hidden layer."
+            )
+        return value
+
+    def _activations(self, n_hidden):
+        names = self._per_layer("activation", n_hidden)
+        for a in names:
+            if a not in HIDDEN_ACTIVATIONS:
+                raise ValueError(
+                    f"activation {a!r} is not one of {sorted(HIDDEN_ACTIVATIONS)}."
+                )
+        return names
+
+    def _dropout_rates(self, n_hidden):
+        rates = self._per_layer("dropout", n_hidden)
+        for r in rates:
+            if not isinstance(r, Real) or not 0 <= r < 1:
+                raise ValueError(f"dropout rates must be in [0, 1), got {self.dropout!r}.")
+        return [float(r) for r in rates]
+
     def _check_params(self, incremental):
         """Rules that involve more than one parameter."""
+        n_hidden = len(self._hidden_layer_sizes())
+        self._activations(n_hidden)
+        if any(self._dropout_rates(n_hidden)) and self.solver == "lbfgs":
+            raise ValueError(
+                "dropout needs a stochastic solver ('adam' or 'sgd'); solver='lbfgs' "
+                "minimises a deterministic full-batch objective."
+            )
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         if self.solver == "lbfgs" and self.early_stopping:
@@ -86,10 +129,13 @@ class _BaseReLUMLP(BaseEstimator):
                 UserWarning,
             )
 
-    def _layout(self, n_features, n_outputs):
-        units = [n_features] + self._hidden_layer_sizes() + [n_outputs]
-        return NetworkLayout(units, [self.activation] * (len(units) - 2),
-                             self._out_activation(n_outputs))
+    def _layout(self, units, out_activation):
+        n_hidden = len(units) - 2
+        names = self._activations(n_hidden)
+        params = [getattr(self, HIDDEN_ACTIVATIONS[a].param) if HIDDEN_ACTIVATIONS[a].param
+                  else 0.0 for a in names]
+        return NetworkLayout(units, names, out_activation, params,
+                             self._dropout_rates(n_hidden))
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, X, y, sample_weight=None, incremental=False):
@@ -103,7 +149,8 @@ class _BaseReLUMLP(BaseEstimator):
             y = y.reshape((-1, 1))
         n_samples, n_features = X.shape
         n_outputs = y.shape[1]
-        layout = self._layout(n_features, n_outputs)
+        layout = self._layout([n_features] + hidden + [n_outputs],
+                              self._out_activation(n_outputs))
 
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -115,16 +162,23 @@ class _BaseReLUMLP(BaseEstimator):
                     f"{[c.shape for c in self.coefs_]}, but hidden_layer_sizes={hidden} and "
                     f"the data need {layout.coef_shapes}; refit with warm_start=False."
                 )
-            flat = layout.pack(self.coefs_, self.intercepts_, self.coefs_[0].dtype)
+            flat = layout.pack(self.coefs_, self.intercepts_,
+                               getattr(self, "prelu_slopes_", None), self.coefs_[0].dtype)
         self._set_flat(layout, flat)
         self.n_outputs_ = n_outputs
 
         sw = np.ones(n_samples, dtype=flat.dtype) if sample_weight is None else sample_weight
-        trainer = _training.Trainer(layout, flat, X, y, sw, self.loss, self.alpha)
+        # Drawn only when needed, so that networks without dropout consume the random
+        # state exactly as scikit-learn does.
+        seed = self._random_state.randint(2**31 - 1) if any(layout.dropout) else 0
+        trainer = _training.Trainer(layout, flat, X, y, sw, self.loss, self.alpha,
+                                    self.alpha_l1, self.max_grad_norm, seed)
+        trainer.step = self._dropout_step
         if self.solver in _STOCHASTIC_SOLVERS:
             _training.fit_stochastic(self, trainer, X, y, sample_weight, incremental)
         else:
             _training.fit_lbfgs(self, trainer)
+        self._dropout_step = trainer.step
 
         if not np.isfinite(flat).all():
             raise ValueError(
@@ -138,7 +192,11 @@ class _BaseReLUMLP(BaseEstimator):
         self.t_ = 0
         self.n_layers_ = layout.n_layers + 1
         self.out_activation_ = layout.out_activation
-        flat = init_sklearn(layout, self._random_state, dtype)
+        self._dropout_step = 0
+        flat = init_params(layout, self.weight_init, self._random_state, dtype,
+                           self.negative_slope,
+                           sklearn_logistic=isinstance(self.activation, str)
+                           and self.activation == "logistic")
         self._best_params = flat.copy()
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
@@ -156,7 +214,7 @@ class _BaseReLUMLP(BaseEstimator):
     def _set_flat(self, layout, flat):
         self._layout_ = layout
         self._flat = flat
-        self.coefs_, self.intercepts_ = layout.views(flat)
+        self.coefs_, self.intercepts_, self.prelu_slopes_ = layout.views(flat)
 
     def _sample_weight(self, sample_weight, X, y_labels, incremental):
         if sample_weight is None:
@@ -209,22 +267,24 @@ class _BaseReLUMLP(BaseEstimator):
         shapes = [c.shape for c in self.coefs_]
         if layout is None or layout.coef_shapes != shapes:
             units = [shapes[0][0]] + [s[1] for s in shapes]
-            layout = NetworkLayout(units, [self.activation] * (len(units) - 2),
-                                   self.out_activation_)
+            layout = self._layout(units, self.out_activation_)
         return layout
 
     def _current_flat(self, layout):
         """The flat buffer behind coefs_ / intercepts_; repacked if they were replaced."""
         flat = getattr(self, "_flat", None)
         if flat is not None and flat.size == layout.n_params:
-            expected = layout.views(flat)
-            if all(
+            ours = self.coefs_ + self.intercepts_ + [
+                s for s in getattr(self, "prelu_slopes_", []) if s is not None]
+            views = [v for part in layout.views(flat) for v in part if v is not None]
+            if len(ours) == len(views) and all(
                 a.shape == b.shape and a.dtype == b.dtype
                 and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-                for a, b in zip(self.coefs_ + self.intercepts_, expected[0] + expected[1])
+                for a, b in zip(ours, views)
             ):
                 return flat
-        flat = layout.pack(self.coefs_, self.intercepts_, self.coefs_[0].dtype)
+        flat = layout.pack(self.coefs_, self.intercepts_,
+                           getattr(self, "prelu_slopes_", None), self.coefs_[0].dtype)
         self._set_flat(layout, flat)
         return flat
 
@@ -259,8 +319,10 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
     ----------
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of units in the ith hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation function of the hidden layers.
+    activation : str or tuple of str, default='relu'
+        Activation of the hidden layers, or one name per hidden layer: 'relu',
+        'leaky_relu', 'prelu', 'elu', 'selu', 'gelu', 'silu' (alias 'swish'),
+        'softplus', 'logistic', 'tanh' or 'identity'. See Notes for the formulas.
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         Weight optimisation solver.
     alpha : float, default=0.0001
@@ -303,6 +365,32 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         Epochs without ``tol`` improvement before stopping (stochastic solvers).
     max_fun : int, default=15000
         Maximum number of loss evaluations of lbfgs.
+    negative_slope : float, default=0.01
+        Slope ``s`` of 'leaky_relu' for z < 0, and the initial slope of every
+        'prelu' unit.
+    elu_alpha : float, default=1.0
+        The ``alpha`` of 'elu'.
+    weight_init : {'auto', 'sklearn', 'he_uniform', 'he_normal', 'glorot_uniform', \
+            'glorot_normal', 'lecun_normal'}, default='auto'
+        Weight initialisation. 'auto' chooses per layer from the activation the
+        weights feed: He normal for the ReLU family (with the gain of the leak for
+        leaky_relu / prelu), Glorot uniform for tanh, logistic, identity and the output
+        layer, LeCun normal for selu; intercepts start at 0. 'sklearn' reproduces
+        scikit-learn's initialisation and random draws exactly, so that the same
+        ``random_state`` gives scikit-learn's weights.
+    alpha_l1 : float, default=0.0
+        Strength of an L1 penalty on the weights, ``alpha_l1 * |W|_1`` scaled like
+        ``alpha`` (divided by the batch's summed sample weight). Implemented as a
+        subgradient (``sign(W)``, 0 at 0), so it works with every solver; weights
+        become small, not exactly zero.
+    dropout : float or tuple of float, default=0.0
+        Inverted dropout rate of the hidden layers (one rate, or one per hidden
+        layer), applied during training with the stochastic solvers only; predictions
+        use the whole network. Masks come from a counter-based generator seeded by
+        ``random_state``: reproducible and independent of the thread count.
+    max_grad_norm : float, default=None
+        Clip each minibatch gradient (all parameters together) to this Euclidean norm
+        before the optimizer step. None disables clipping; lbfgs ignores it.
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into ``sample_weight``. 'balanced' uses
         ``n_samples / (n_classes * np.bincount(y))``; it is not available in
@@ -328,6 +416,9 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         Weight matrices, in the dtype of the training data.
     intercepts_ : list of ndarray
         Bias vectors.
+    prelu_slopes_ : list of (ndarray or None)
+        Learned slopes of each hidden layer whose activation is 'prelu' (None for the
+        other layers). Updated by the optimizer and not penalised by ``alpha``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of str
@@ -348,6 +439,13 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
 
     Notes
     -----
+    Activations: relu ``max(0, z)``; leaky_relu ``z if z > 0 else s z``; prelu the
+    same with a learned ``s`` per unit; elu ``z if z > 0 else alpha (e^z - 1)``; selu
+    ``lambda elu(z)`` with ``alpha = 1.6733, lambda = 1.0507``; gelu ``z Phi(z)`` (exact,
+    with erf); silu / swish ``z sigma(z)``; softplus ``log(1 + e^z)``, computed without
+    overflow. A unit is *dead* on some data when its pre-activation is <= 0 for every
+    sample.
+
     The loss of a batch ``B`` is ``sum_{i in B} w_i l(y_i, p_i) / sum_{i in B} w_i +
     0.5 * alpha * ||W||^2 / sum_{i in B} w_i`` where ``l`` is the log-loss; the
     reported ``loss_`` averages the batch losses weighted by batch size.
@@ -395,6 +493,12 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        negative_slope=0.01,
+        elu_alpha=1.0,
+        weight_init="auto",
+        alpha_l1=0.0,
+        dropout=0.0,
+        max_grad_norm=None,
         class_weight=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -420,6 +524,12 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.negative_slope = negative_slope
+        self.elu_alpha = elu_alpha
+        self.weight_init = weight_init
+        self.alpha_l1 = alpha_l1
+        self.dropout = dropout
+        self.max_grad_norm = max_grad_norm
         self.class_weight = class_weight
 
     loss = "log_loss"
@@ -584,8 +694,10 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         negative targets; relumlp raises ``ValueError``).
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of units in the ith hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation function of the hidden layers.
+    activation : str or tuple of str, default='relu'
+        Activation of the hidden layers, or one name per hidden layer: 'relu',
+        'leaky_relu', 'prelu', 'elu', 'selu', 'gelu', 'silu' (alias 'swish'),
+        'softplus', 'logistic', 'tanh' or 'identity'. See Notes for the formulas.
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         Weight optimisation solver.
     alpha : float, default=0.0001
@@ -627,6 +739,32 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         Epochs without ``tol`` improvement before stopping.
     max_fun : int, default=15000
         Maximum number of loss evaluations of lbfgs.
+    negative_slope : float, default=0.01
+        Slope ``s`` of 'leaky_relu' for z < 0, and the initial slope of every
+        'prelu' unit.
+    elu_alpha : float, default=1.0
+        The ``alpha`` of 'elu'.
+    weight_init : {'auto', 'sklearn', 'he_uniform', 'he_normal', 'glorot_uniform', \
+            'glorot_normal', 'lecun_normal'}, default='auto'
+        Weight initialisation. 'auto' chooses per layer from the activation the
+        weights feed: He normal for the ReLU family (with the gain of the leak for
+        leaky_relu / prelu), Glorot uniform for tanh, logistic, identity and the output
+        layer, LeCun normal for selu; intercepts start at 0. 'sklearn' reproduces
+        scikit-learn's initialisation and random draws exactly, so that the same
+        ``random_state`` gives scikit-learn's weights.
+    alpha_l1 : float, default=0.0
+        Strength of an L1 penalty on the weights, ``alpha_l1 * |W|_1`` scaled like
+        ``alpha`` (divided by the batch's summed sample weight). Implemented as a
+        subgradient (``sign(W)``, 0 at 0), so it works with every solver; weights
+        become small, not exactly zero.
+    dropout : float or tuple of float, default=0.0
+        Inverted dropout rate of the hidden layers (one rate, or one per hidden
+        layer), applied during training with the stochastic solvers only; predictions
+        use the whole network. Masks come from a counter-based generator seeded by
+        ``random_state``: reproducible and independent of the thread count.
+    max_grad_norm : float, default=None
+        Clip each minibatch gradient (all parameters together) to this Euclidean norm
+        before the optimizer step. None disables clipping; lbfgs ignores it.
 
     Attributes
     ----------
@@ -646,6 +784,9 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         Weight matrices, in the dtype of the training data.
     intercepts_ : list of ndarray
         Bias vectors.
+    prelu_slopes_ : list of (ndarray or None)
+        Learned slopes of each hidden layer whose activation is 'prelu' (None for the
+        other layers). Updated by the optimizer and not penalised by ``alpha``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of str
@@ -666,9 +807,19 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
 
     Notes
     -----
+    Activations: relu ``max(0, z)``; leaky_relu ``z if z > 0 else s z``; prelu the
+    same with a learned ``s`` per unit; elu ``z if z > 0 else alpha (e^z - 1)``; selu
+    ``lambda elu(z)`` with ``alpha = 1.6733, lambda = 1.0507``; gelu ``z Phi(z)`` (exact,
+    with erf); silu / swish ``z sigma(z)``; softplus ``log(1 + e^z)``, computed without
+    overflow. A unit is *dead* on some data when its pre-activation is <= 0 for every
+    sample.
+
     With ``loss='squared_error'`` the batch loss is
-    ``0.5 * mean_k(sum_i w_i (y_ik - p_ik)^2 / sum_i w_i)`` plus the L2 term, exactly as
-    in scikit-learn (whose gradient, like ours, sums rather than averages over outputs).
+    ``0.5 * sum_k sum_i w_i (y_ik - p_ik)^2 / sum_i w_i`` plus the penalties. For one
+    output this is scikit-learn's loss. For several outputs scikit-learn reports the
+    mean over outputs but follows the gradient of the sum (scikit-learn issue #8349),
+    so its ``loss_curve_`` and lbfgs objective disagree with its own gradient; relumlp
+    reports the sum, whose gradient it follows, and trains the same weights.
 
     Examples
     --------
@@ -715,6 +866,12 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        negative_slope=0.01,
+        elu_alpha=1.0,
+        weight_init="auto",
+        alpha_l1=0.0,
+        dropout=0.0,
+        max_grad_norm=None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -740,6 +897,12 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.negative_slope = negative_slope
+        self.elu_alpha = elu_alpha
+        self.weight_init = weight_init
+        self.alpha_l1 = alpha_l1
+        self.dropout = dropout
+        self.max_grad_norm = max_grad_norm
 
     def _out_activation(self, n_outputs):
         return "exp" if self.loss == "poisson" else "identity"

@@ -9,7 +9,7 @@ from libc.math cimport INFINITY
 from libc.string cimport memcpy, memset
 
 from relumlp._blas cimport _gemm
-from relumlp._math cimport _exp, _log, _sqrt, _tanh
+from relumlp._math cimport _erfc, _exp, _expm1, _fabs, _log, _log1p, _sqrt, _tanh
 from relumlp._openmp cimport RELUMLP_OPENMP_ENABLED, omp_get_max_threads
 
 # Elementwise loops over fewer elements than this run on one thread: below it, waking
@@ -34,17 +34,23 @@ cdef inline int _nt(Py_ssize_t size, int n_threads) noexcept nogil:
 
 
 # ---------------------------------------------------------------------------------------
-# Scalar activations: f(z) and f'(z) given z and a = f(z). Adding an activation means
-# one pair here, one case in each of the two dispatchers below, and one registry entry
-# in _activations.py (which also says whether f' needs z or only a).
+# Scalar activations: f(z, p) and f'(z, a, p) given z, a = f(z) and the layer parameter p
+# (leaky slope, PReLU slope of the unit, ELU alpha). Adding an activation means one pair
+# here, one line in each of _activation_row / _gradient_row, and one registry entry in
+# _activations.py (which also says whether f' needs z or only a).
 
-cdef inline floating _identity(floating z) noexcept nogil:
+cdef double SELU_ALPHA = 1.6732632423543772848170429916717
+cdef double SELU_SCALE = 1.0507009873554804934193349852946
+cdef double INV_SQRT2 = 0.70710678118654752440
+cdef double INV_SQRT_2PI = 0.39894228040143267794
+
+cdef inline floating _identity(floating z, floating p) noexcept nogil:
     return z
 
-cdef inline floating _identity_grad(floating z, floating a) noexcept nogil:
+cdef inline floating _identity_grad(floating z, floating a, floating p) noexcept nogil:
     return 1
 
-cdef inline floating _logistic(floating z) noexcept nogil:
+cdef inline floating _logistic(floating z, floating p) noexcept nogil:
     # Two branches so that exp never overflows.
     cdef floating e
     if z >= 0:
@@ -52,81 +58,197 @@ cdef inline floating _logistic(floating z) noexcept nogil:
     e = _exp(z)
     return e / (1 + e)
 
-cdef inline floating _logistic_grad(floating z, floating a) noexcept nogil:
+cdef inline floating _logistic_grad(floating z, floating a, floating p) noexcept nogil:
     return a * (1 - a)
 
-cdef inline floating _tanh_act(floating z) noexcept nogil:
+cdef inline floating _tanh_act(floating z, floating p) noexcept nogil:
     return _tanh(z)
 
-cdef inline floating _tanh_grad(floating z, floating a) noexcept nogil:
+cdef inline floating _tanh_grad(floating z, floating a, floating p) noexcept nogil:
     return 1 - a * a
 
-cdef inline floating _relu(floating z) noexcept nogil:
+cdef inline floating _relu(floating z, floating p) noexcept nogil:
     return z if z > 0 else 0
 
-cdef inline floating _relu_grad(floating z, floating a) noexcept nogil:
+cdef inline floating _relu_grad(floating z, floating a, floating p) noexcept nogil:
     return 1 if a > 0 else 0
+
+cdef inline floating _leaky_relu(floating z, floating p) noexcept nogil:
+    return z if z > 0 else p * z
+
+cdef inline floating _leaky_relu_grad(floating z, floating a, floating p) noexcept nogil:
+    # Used with z kept (PReLU) and with z aliasing a (leaky, slope >= 0): same sign.
+    return 1 if z > 0 else p
+
+cdef inline floating _elu(floating z, floating p) noexcept nogil:
+    return z if z > 0 else p * _expm1(z)
+
+cdef inline floating _elu_grad(floating z, floating a, floating p) noexcept nogil:
+    # From the output: a = p (e^z - 1) so f'(z) = p e^z = a + p.
+    return 1 if a > 0 else a + p
+
+cdef inline floating _selu(floating z, floating p) noexcept nogil:
+    return <floating> SELU_SCALE * (z if z > 0 else <floating> SELU_ALPHA * _expm1(z))
+
+cdef inline floating _selu_grad(floating z, floating a, floating p) noexcept nogil:
+    return <floating> SELU_SCALE if a > 0 else a + <floating> (SELU_SCALE * SELU_ALPHA)
+
+cdef inline floating _gelu(floating z, floating p) noexcept nogil:
+    # Phi(z) = erfc(-z / sqrt 2) / 2: no cancellation in the negative tail.
+    return <floating> 0.5 * z * _erfc(-z * <floating> INV_SQRT2)
+
+cdef inline floating _gelu_grad(floating z, floating a, floating p) noexcept nogil:
+    # Phi(z) + z phi(z); exp(-z^2/2) underflows to 0 for large |z|, never overflows.
+    return (<floating> 0.5 * _erfc(-z * <floating> INV_SQRT2)
+            + z * <floating> INV_SQRT_2PI * _exp(<floating> -0.5 * z * z))
+
+cdef inline floating _silu(floating z, floating p) noexcept nogil:
+    return z * _logistic(z, p)
+
+cdef inline floating _silu_grad(floating z, floating a, floating p) noexcept nogil:
+    cdef floating s = _logistic(z, p)
+    return s * (1 + z * (1 - s))
+
+cdef inline floating _softplus(floating z, floating p) noexcept nogil:
+    # max(z, 0) + log1p(exp(-|z|)): exact for large |z|, no overflow.
+    return (z if z > 0 else 0) + _log1p(_exp(-_fabs(z)))
+
+cdef inline floating _softplus_grad(floating z, floating a, floating p) noexcept nogil:
+    return _logistic(z, p)
+
+
+cdef inline void _activation_row(
+        const floating* z, floating* a, Py_ssize_t m, Py_ssize_t act, floating p,
+        const floating* slopes) noexcept nogil:
+    """a := f(z) over one row; slopes (PReLU) gives a parameter per unit."""
+    cdef Py_ssize_t j
+    if act == IDENTITY:
+        for j in range(m): a[j] = _identity(z[j], p)
+    elif act == LOGISTIC:
+        for j in range(m): a[j] = _logistic(z[j], p)
+    elif act == TANH:
+        for j in range(m): a[j] = _tanh_act(z[j], p)
+    elif act == RELU:
+        for j in range(m): a[j] = _relu(z[j], p)
+    elif act == LEAKY_RELU:
+        for j in range(m): a[j] = _leaky_relu(z[j], p)
+    elif act == PRELU:
+        for j in range(m): a[j] = _leaky_relu(z[j], slopes[j])
+    elif act == ELU:
+        for j in range(m): a[j] = _elu(z[j], p)
+    elif act == SELU:
+        for j in range(m): a[j] = _selu(z[j], p)
+    elif act == GELU:
+        for j in range(m): a[j] = _gelu(z[j], p)
+    elif act == SILU:
+        for j in range(m): a[j] = _silu(z[j], p)
+    elif act == SOFTPLUS:
+        for j in range(m): a[j] = _softplus(z[j], p)
+
+
+cdef inline void _gradient_row(
+        floating* d, const floating* z, const floating* a, Py_ssize_t m, Py_ssize_t act,
+        floating p, const floating* slopes) noexcept nogil:
+    """d := d * f'(z) over one row."""
+    cdef Py_ssize_t j
+    if act == IDENTITY:
+        return
+    elif act == LOGISTIC:
+        for j in range(m): d[j] = d[j] * _logistic_grad(z[j], a[j], p)
+    elif act == TANH:
+        for j in range(m): d[j] = d[j] * _tanh_grad(z[j], a[j], p)
+    elif act == RELU:
+        for j in range(m): d[j] = d[j] * _relu_grad(z[j], a[j], p)
+    elif act == LEAKY_RELU:
+        for j in range(m): d[j] = d[j] * _leaky_relu_grad(z[j], a[j], p)
+    elif act == PRELU:
+        for j in range(m): d[j] = d[j] * _leaky_relu_grad(z[j], a[j], slopes[j])
+    elif act == ELU:
+        for j in range(m): d[j] = d[j] * _elu_grad(z[j], a[j], p)
+    elif act == SELU:
+        for j in range(m): d[j] = d[j] * _selu_grad(z[j], a[j], p)
+    elif act == GELU:
+        for j in range(m): d[j] = d[j] * _gelu_grad(z[j], a[j], p)
+    elif act == SILU:
+        for j in range(m): d[j] = d[j] * _silu_grad(z[j], a[j], p)
+    elif act == SOFTPLUS:
+        for j in range(m): d[j] = d[j] * _softplus_grad(z[j], a[j], p)
 
 
 cdef void _bias_activation_forward(
         floating* Z,               # IN/OUT: X @ W on entry, Z + b on exit
         const floating* b,         # IN: (m,)
         floating* A,               # OUT: f(Z + b); may alias Z when f' needs only A
-        Py_ssize_t n, Py_ssize_t m, Py_ssize_t act, int n_threads) noexcept nogil:
+        Py_ssize_t n, Py_ssize_t m, Py_ssize_t act, floating p,
+        const floating* slopes,    # IN: (m,) PReLU slopes, or NULL
+        int n_threads) noexcept nogil:
     """A := f(Z + b), row-major (n, m)."""
     cdef Py_ssize_t i, j
-    cdef floating z
-    cdef int nt = _nt(n * m, n_threads)
-    cdef bint keep_z = Z != A
-    if act == IDENTITY:
-        for i in prange(n, schedule="static", num_threads=nt):
-            for j in range(m):
-                z = Z[i * m + j] + b[j]
-                if keep_z:
-                    Z[i * m + j] = z
-                A[i * m + j] = _identity(z)
-    elif act == LOGISTIC:
-        for i in prange(n, schedule="static", num_threads=nt):
-            for j in range(m):
-                z = Z[i * m + j] + b[j]
-                if keep_z:
-                    Z[i * m + j] = z
-                A[i * m + j] = _logistic(z)
-    elif act == TANH:
-        for i in prange(n, schedule="static", num_threads=nt):
-            for j in range(m):
-                z = Z[i * m + j] + b[j]
-                if keep_z:
-                    Z[i * m + j] = z
-                A[i * m + j] = _tanh_act(z)
-    elif act == RELU:
-        for i in prange(n, schedule="static", num_threads=nt):
-            for j in range(m):
-                z = Z[i * m + j] + b[j]
-                if keep_z:
-                    Z[i * m + j] = z
-                A[i * m + j] = _relu(z)
+    cdef floating* z
+    for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
+        z = Z + i * m
+        for j in range(m):
+            z[j] = z[j] + b[j]
+        _activation_row(z, A + i * m, m, act, p, slopes)
 
 
 cdef void _activation_backward(
         floating* D,               # IN/OUT: dL/dA on entry, dL/dZ on exit
         const floating* Z,         # IN: pre-activations (may alias A)
         const floating* A,         # IN: activations
-        Py_ssize_t n, Py_ssize_t m, Py_ssize_t act, int n_threads) noexcept nogil:
-    """dZ := dA * f'(Z), in place."""
-    cdef Py_ssize_t k, size = n * m
-    cdef int nt = _nt(size, n_threads)
+        Py_ssize_t n, Py_ssize_t m, Py_ssize_t act, floating p,
+        const floating* slopes,    # IN: (m,) PReLU slopes, or NULL
+        floating* G_slopes,        # OUT (IN/OUT if accumulate): dL/dslopes, or NULL
+        bint accumulate, int n_threads) noexcept nogil:
+    """dZ := dA * f'(Z), in place; for PReLU also G_slopes := sum_i dA * min(Z, 0)."""
+    cdef Py_ssize_t i, j
+    if act == PRELU and G_slopes != NULL:
+        # Column sums in row order, before D is overwritten (deterministic, serial).
+        if not accumulate:
+            for j in range(m):
+                G_slopes[j] = 0
+        for i in range(n):
+            for j in range(m):
+                if Z[i * m + j] <= 0:
+                    G_slopes[j] = G_slopes[j] + D[i * m + j] * Z[i * m + j]
     if act == IDENTITY:
         return
-    elif act == LOGISTIC:
-        for k in prange(size, schedule="static", num_threads=nt):
-            D[k] = D[k] * _logistic_grad(Z[k], A[k])
-    elif act == TANH:
-        for k in prange(size, schedule="static", num_threads=nt):
-            D[k] = D[k] * _tanh_grad(Z[k], A[k])
-    elif act == RELU:
-        for k in prange(size, schedule="static", num_threads=nt):
-            D[k] = D[k] * _relu_grad(Z[k], A[k])
+    for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
+        _gradient_row(D + i * m, Z + i * m, A + i * m, m, act, p, slopes)
+
+
+# ---------------------------------------------------------------------------------------
+# Dropout: inverted, with masks from a counter-based hash of (seed, stream, element), so
+# a mask depends only on where it is drawn, never on thread count or call order.
+
+ctypedef unsigned long long u64
+
+cdef inline u64 _mix(u64 x) noexcept nogil:
+    # splitmix64 finaliser
+    x = (x ^ (x >> 30)) * <u64> 0xbf58476d1ce4e5b9ULL
+    x = (x ^ (x >> 27)) * <u64> 0x94d049bb133111ebULL
+    return x ^ (x >> 31)
+
+cdef inline double _uniform(u64 seed, u64 stream, u64 index) noexcept nogil:
+    """A uniform draw in [0, 1) determined by (seed, stream, index)."""
+    cdef u64 h = _mix(_mix(_mix(seed + <u64> 0x9e3779b97f4a7c15ULL) ^ stream) ^ index)
+    return (h >> 11) * (1.0 / 9007199254740992.0)
+
+
+cdef void _dropout(
+        floating* D,               # IN/OUT: (n, m), scaled by mask / (1 - rate)
+        const floating* A,         # IN: source (forward: A -> D; backward: D -> D)
+        Py_ssize_t n, Py_ssize_t m, double rate, u64 seed, u64 stream,
+        Py_ssize_t row0, int n_threads) noexcept nogil:
+    """D := A * mask / (1 - rate) with mask_ij = [u(seed, stream, (row0+i)*m+j) >= rate]."""
+    cdef Py_ssize_t i, j
+    cdef floating scale = <floating> (1.0 / (1.0 - rate))
+    for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
+        for j in range(m):
+            if _uniform(seed, stream, <u64> ((row0 + i) * m + j)) >= rate:
+                D[i * m + j] = A[i * m + j] * scale
+            else:
+                D[i * m + j] = 0
 
 
 cdef void _bias_output_forward(
@@ -157,7 +279,7 @@ cdef void _bias_output_forward(
             for j in range(m):
                 Z[i * m + j] = _exp(Z[i * m + j] + b[j])
     else:
-        _bias_activation_forward(Z, b, Z, n, m, act, n_threads)
+        _bias_activation_forward(Z, b, Z, n, m, act, 0, NULL, n_threads)
 
 
 # ---------------------------------------------------------------------------------------
@@ -197,9 +319,14 @@ cdef double _loss_sum(
 
 cdef inline double _data_loss(double raw, double sw_sum, Py_ssize_t n_outputs,
                               Py_ssize_t loss) noexcept nogil:
-    """Normalise _loss_sum: squared error is halved and averaged over outputs."""
+    """Normalise _loss_sum by the summed sample weight; squared error is halved.
+
+    Squared error is summed over outputs, like every other loss, so that (P - Y) is its
+    exact gradient. scikit-learn averages this loss over outputs but back-propagates
+    the sum (scikit-learn issue #8349); single-output losses are identical.
+    """
     if loss == SQUARED_ERROR:
-        return 0.5 * (raw / sw_sum) / n_outputs
+        return 0.5 * raw / sw_sum
     return raw / sw_sum
 
 
@@ -298,14 +425,40 @@ cdef void _finalize_gradient(
         floating* G,               # IN/OUT: raw sums on entry, mean gradient on exit
         const floating* params,    # IN
         Py_ssize_t n_coefs, Py_ssize_t n_params,
-        floating alpha, floating sw_sum, int n_threads) noexcept nogil:
-    """G := (G + alpha * W) / sw_sum on weights, G / sw_sum on intercepts."""
+        floating alpha, floating l1, floating sw_sum, int n_threads) noexcept nogil:
+    """G := (G + alpha W + l1 sign(W)) / sw_sum on weights, G / sw_sum elsewhere."""
     cdef Py_ssize_t k
+    cdef floating w
     cdef int nt = _nt(n_params, n_threads)
-    for k in prange(n_coefs, schedule="static", num_threads=nt):
-        G[k] = (G[k] + alpha * params[k]) / sw_sum
+    if l1 == 0:
+        for k in prange(n_coefs, schedule="static", num_threads=nt):
+            G[k] = (G[k] + alpha * params[k]) / sw_sum
+    else:
+        for k in prange(n_coefs, schedule="static", num_threads=nt):
+            w = params[k]
+            G[k] = (G[k] + alpha * w + (l1 if w > 0 else (-l1 if w < 0 else 0))) / sw_sum
     for k in range(n_coefs, n_params):
         G[k] = G[k] / sw_sum
+
+
+cdef double _clip_by_norm(floating* G, Py_ssize_t size, double max_norm) noexcept nogil:
+    """G := G * min(1, max_norm / ||G||); returns ||G|| before clipping."""
+    cdef Py_ssize_t k
+    cdef double norm = _sqrt(_sum_squares(G, size))
+    cdef floating scale
+    if norm > max_norm:
+        scale = <floating> (max_norm / norm)
+        for k in range(size):
+            G[k] = G[k] * scale
+    return norm
+
+
+cdef double _sum_abs(const floating* W, Py_ssize_t size) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef double s = 0
+    for k in range(size):
+        s += W[k] if W[k] >= 0 else -W[k]
+    return s
 
 
 # ---------------------------------------------------------------------------------------
@@ -353,8 +506,9 @@ cdef void _adam_update(
 # ---------------------------------------------------------------------------------------
 # Whole-network passes.
 
-cdef Net _read_layout(const Py_ssize_t[::1] layout):
-    """Layout: [L, n_coefs, n_params, units(L+1), w_off, b_off, act, z_off, a_off, d_off]."""
+cdef Net _read_layout(const Py_ssize_t[::1] layout, const double[::1] layer_params):
+    """layout: [L, n_coefs, n_params, units(L+1), w_off, b_off, s_off, act, z_off, a_off,
+    o_off, d_off]; layer_params: [act_param(L), dropout(L)]."""
     cdef Net net
     cdef Py_ssize_t L = layout[0]
     net.n_layers = L
@@ -363,10 +517,14 @@ cdef Net _read_layout(const Py_ssize_t[::1] layout):
     net.units = &layout[3]
     net.w_off = &layout[4 + L]
     net.b_off = &layout[4 + 2 * L]
-    net.act = &layout[4 + 3 * L]
-    net.z_off = &layout[4 + 4 * L]
-    net.a_off = &layout[4 + 5 * L]
-    net.d_off = &layout[4 + 6 * L]
+    net.s_off = &layout[4 + 3 * L]
+    net.act = &layout[4 + 4 * L]
+    net.z_off = &layout[4 + 5 * L]
+    net.a_off = &layout[4 + 6 * L]
+    net.o_off = &layout[4 + 7 * L]
+    net.d_off = &layout[4 + 8 * L]
+    net.act_param = &layer_params[0]
+    net.dropout = &layer_params[L]
     return net
 
 
@@ -379,17 +537,29 @@ cdef struct Batch:
     const int* indptr
     const Py_ssize_t* rows     # sparse: row i of the batch is rows[i] (or row0 + i if NULL)
     Py_ssize_t row0
+    u64 stream                 # dropout stream of this batch (layer l uses stream * L + l)
+    Py_ssize_t mask_row0       # dropout row offset (global row in chunked passes)
+
+
+cdef struct Objective:
+    Py_ssize_t loss
+    double alpha               # L2 strength
+    double l1                  # L1 strength (subgradient)
+    double clip_eps            # log-loss probability clipping
+    u64 seed                   # dropout seed
+    int n_threads
 
 
 cdef void _forward(
         const Net* net, const Batch* batch,
         const floating* params,    # IN: flat parameters
-        floating* acts,            # OUT: Z_l / A_l of the hidden layers
+        floating* acts,            # OUT: Z_l / A_l / dropped outputs of the hidden layers
         floating* out,             # OUT: (n, n_outputs) output activations
-        int n_threads) noexcept nogil:
+        u64 seed, int n_threads) noexcept nogil:
     """Forward pass of one batch through every layer."""
     cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out
     cdef const floating* inp
+    cdef const floating* slopes
     cdef floating* Z
     for l in range(L):
         n_in = net.units[l]
@@ -403,14 +573,18 @@ cdef void _forward(
             if l == 0:
                 inp = <const floating*> batch.X
             else:
-                inp = acts + net.a_off[l - 1]
+                inp = acts + net.o_off[l - 1]
             _gemm(False, False, n, n_out, n_in, <floating> 1, inp, n_in,
                   params + net.w_off[l], n_out, <floating> 0, Z, n_out)
         if l == L - 1:
             _bias_output_forward(Z, params + net.b_off[l], n, n_out, net.act[l], n_threads)
-        else:
-            _bias_activation_forward(Z, params + net.b_off[l], acts + net.a_off[l],
-                                     n, n_out, net.act[l], n_threads)
+            continue
+        slopes = params + net.s_off[l] if net.s_off[l] >= 0 else NULL
+        _bias_activation_forward(Z, params + net.b_off[l], acts + net.a_off[l], n, n_out,
+                                 net.act[l], <floating> net.act_param[l], slopes, n_threads)
+        if net.dropout[l] > 0:
+            _dropout(acts + net.o_off[l], acts + net.a_off[l], n, n_out, net.dropout[l],
+                     seed, batch.stream * L + l, batch.mask_row0, n_threads)
 
 
 cdef void _backward(
@@ -419,11 +593,13 @@ cdef void _backward(
         const floating* acts,      # IN: from _forward
         floating* deltas,          # IN/OUT: output delta in the last slot on entry
         floating* G,               # OUT (or IN/OUT if accumulate): raw gradient sums
-        bint accumulate, int n_threads) noexcept nogil:
-    """Back-propagate the output delta; G gets A_l.T @ dZ_l and dZ_l.sum(0) per layer."""
+        bint accumulate, u64 seed, int n_threads) noexcept nogil:
+    """Back-propagate the output delta; G gets A_l.T @ dZ_l, dZ_l.sum(0) and the PReLU
+    slope sums per layer."""
     cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out
     cdef const floating* inp
     cdef floating* D
+    cdef floating* D_prev
     for l in range(L - 1, -1, -1):
         n_in = net.units[l]
         n_out = net.units[l + 1]
@@ -436,17 +612,52 @@ cdef void _backward(
             if l == 0:
                 inp = <const floating*> batch.X
             else:
-                inp = acts + net.a_off[l - 1]
+                inp = acts + net.o_off[l - 1]
             _gemm(True, False, n_in, n_out, n, <floating> 1, inp, n_in, D, n_out,
                   <floating> (1 if accumulate else 0), G + net.w_off[l], n_out)
         _column_sum(D, G + net.b_off[l], n, n_out, accumulate)
-        if l > 0:
-            _gemm(False, True, n, n_in, n_out, <floating> 1, D, n_out,
-                  params + net.w_off[l], n_out, <floating> 0,
-                  deltas + net.d_off[l - 1], n_in)
-            _activation_backward(deltas + net.d_off[l - 1], acts + net.z_off[l - 1],
-                                 acts + net.a_off[l - 1], n, n_in, net.act[l - 1],
-                                 n_threads)
+        if l == 0:
+            continue
+        D_prev = deltas + net.d_off[l - 1]
+        _gemm(False, True, n, n_in, n_out, <floating> 1, D, n_out, params + net.w_off[l],
+              n_out, <floating> 0, D_prev, n_in)
+        if net.dropout[l - 1] > 0:
+            _dropout(D_prev, D_prev, n, n_in, net.dropout[l - 1], seed,
+                     batch.stream * L + l - 1, batch.mask_row0, n_threads)
+        _activation_backward(
+            D_prev, acts + net.z_off[l - 1], acts + net.a_off[l - 1], n, n_in,
+            net.act[l - 1], <floating> net.act_param[l - 1],
+            params + net.s_off[l - 1] if net.s_off[l - 1] >= 0 else NULL,
+            G + net.s_off[l - 1] if net.s_off[l - 1] >= 0 else NULL,
+            accumulate, n_threads)
+
+
+cdef double _batch_raw_loss_gradient(
+        const Net* net, const Batch* batch, const Objective* obj,
+        const floating* Y, const floating* sw,     # IN: (n, n_outputs), (n,)
+        const floating* params, floating* acts, floating* deltas, floating* out,
+        floating* G, bint accumulate) noexcept nogil:
+    """Forward and backward over one batch; returns the unnormalised weighted loss sum
+    and leaves raw (unnormalised, unpenalised) gradient sums in G."""
+    cdef Py_ssize_t n_out = net.units[net.n_layers]
+    cdef double raw
+    _forward(net, batch, params, acts, out, obj.seed, obj.n_threads)
+    raw = _loss_sum(out, Y, sw, batch.n, n_out, obj.loss, obj.clip_eps)
+    _output_delta(out, Y, sw, deltas + net.d_off[net.n_layers - 1], batch.n, n_out,
+                  obj.n_threads)
+    _backward(net, batch, params, acts, deltas, G, accumulate, obj.seed, obj.n_threads)
+    return raw
+
+
+cdef inline double _penalty(const Net* net, const Objective* obj,
+                            const floating* params) noexcept nogil:
+    """0.5 * alpha * ||W||^2 + l1 * |W|_1 over the weights (not intercepts or slopes)."""
+    cdef double p = 0
+    if obj.alpha != 0:
+        p += 0.5 * obj.alpha * _sum_squares(params, net.n_coefs)
+    if obj.l1 != 0:
+        p += obj.l1 * _sum_abs(params, net.n_coefs)
+    return p
 
 
 cdef void _gather_rows(
@@ -456,6 +667,19 @@ cdef void _gather_rows(
     cdef Py_ssize_t i
     for i in range(n):
         memcpy(dst + i * width, src + rows[i] * width, width * sizeof(floating))
+
+
+cdef inline void _set_input(Batch* batch, const floating[:, ::1] X, const floating[::1] X_data,
+                            const int[::1] X_indices, const int[::1] X_indptr,
+                            bint sparse) noexcept nogil:
+    batch.data = <const void*> &X_data[0] if sparse else NULL
+    batch.indices = &X_indices[0] if sparse else NULL
+    batch.indptr = &X_indptr[0] if sparse else NULL
+    batch.rows = NULL
+    batch.X = NULL
+    batch.row0 = 0
+    batch.stream = 0
+    batch.mask_row0 = 0
 
 
 def sgd_epoch(
@@ -471,6 +695,7 @@ def sgd_epoch(
         const floating[::1] sw,         # IN: (n_samples,) sample weights
         const Py_ssize_t[::1] idx,      # IN: sample order of this epoch
         const Py_ssize_t[::1] layout,
+        const double[::1] layer_params,
         floating[:, ::1] X_batch,       # scratch: (batch_size, n_features), dense shuffle
         floating[:, ::1] Y_batch,       # scratch: (batch_size, n_outputs)
         floating[::1] sw_batch,         # scratch: (batch_size,)
@@ -478,33 +703,40 @@ def sgd_epoch(
         floating[::1] deltas,           # scratch: dZ for batch_size rows
         floating[:, ::1] out,           # scratch: (batch_size, n_outputs)
         bint sparse, bint shuffled, Py_ssize_t batch_size,
-        int solver, int loss, double alpha, double clip_eps,
+        int solver, int loss, double alpha, double l1, double clip_eps,
+        double max_grad_norm, u64 dropout_seed, long long step,
         double learning_rate, double momentum, bint nesterov,
-        double beta_1, double beta_2, double epsilon, long t,
+        double beta_1, double beta_2, double epsilon, long long t,
         int n_threads):
     """Run one epoch of minibatch SGD or Adam with the GIL released.
 
-    Returns ``(accumulated_loss, t)``: the sum over batches of batch loss times batch
-    size (scikit-learn's definition; divide by n_samples for ``loss_``), and Adam's
-    step count after the epoch.
+    Returns ``(accumulated_loss, t, step)``: the sum over batches of batch loss times
+    batch size (scikit-learn's definition; divide by n_samples for ``loss_``), Adam's
+    step count and the dropout batch counter after the epoch.
     """
-    cdef Net net = _read_layout(layout)
+    cdef Net net = _read_layout(layout, layer_params)
+    cdef Objective obj
     cdef Batch batch
     cdef Py_ssize_t n_samples = idx.shape[0], n_out = Y.shape[1], start, i, n_b
     cdef Py_ssize_t n_features = net.units[0]
-    cdef double acc = 0, sw_sum, lr_t, l2
+    cdef double acc = 0, sw_sum, lr_t, raw
     cdef const floating* Yp
     cdef const floating* swp
     cdef floating* G = &grads[0]
     cdef floating* W = &params[0]
-    batch.data = <const void*> &X_data[0] if sparse else NULL
-    batch.indices = &X_indices[0] if sparse else NULL
-    batch.indptr = &X_indptr[0] if sparse else NULL
+    obj.loss = loss
+    obj.alpha = alpha
+    obj.l1 = l1
+    obj.clip_eps = clip_eps
+    obj.seed = dropout_seed
+    obj.n_threads = n_threads
+    _set_input(&batch, X, X_data, X_indices, X_indptr, sparse)
     with nogil:
         start = 0
         while start < n_samples:
             n_b = min(batch_size, n_samples - start)
             batch.n = n_b
+            batch.stream = <u64> step
             if shuffled:
                 _gather_rows(&Y[0, 0], n_out, &idx[start], n_b, &Y_batch[0, 0])
                 for i in range(n_b):
@@ -515,7 +747,6 @@ def sgd_epoch(
                 Yp = &Y[start, 0]
                 swp = &sw[start]
             if sparse:
-                batch.X = NULL
                 batch.rows = &idx[start] if shuffled else NULL
                 batch.row0 = start
             elif shuffled:
@@ -527,15 +758,14 @@ def sgd_epoch(
             sw_sum = 0
             for i in range(n_b):
                 sw_sum += swp[i]
-            _forward(&net, &batch, W, &acts[0], &out[0, 0], n_threads)
-            l2 = 0.5 * alpha * _sum_squares(W, net.n_coefs) / sw_sum
-            acc += (_data_loss(_loss_sum(&out[0, 0], Yp, swp, n_b, n_out, loss, clip_eps),
-                               sw_sum, n_out, loss) + l2) * n_b
-            _output_delta(&out[0, 0], Yp, swp, &deltas[0] + net.d_off[net.n_layers - 1],
-                          n_b, n_out, n_threads)
-            _backward(&net, &batch, W, &acts[0], &deltas[0], G, False, n_threads)
+            raw = _batch_raw_loss_gradient(&net, &batch, &obj, Yp, swp, W, &acts[0],
+                                           &deltas[0], &out[0, 0], G, False)
+            acc += (_data_loss(raw, sw_sum, n_out, loss)
+                    + _penalty(&net, &obj, W) / sw_sum) * n_b
             _finalize_gradient(G, W, net.n_coefs, net.n_params, <floating> alpha,
-                               <floating> sw_sum, n_threads)
+                               <floating> l1, <floating> sw_sum, n_threads)
+            if max_grad_norm > 0:
+                _clip_by_norm(G, net.n_params, max_grad_norm)
             if solver == ADAM:
                 t += 1
                 lr_t = learning_rate * _sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
@@ -546,13 +776,14 @@ def sgd_epoch(
             else:
                 _sgd_update(W, G, &state_1[0], net.n_params, <floating> learning_rate,
                             <floating> momentum, nesterov, n_threads)
+            step += 1
             start += n_b
-    return acc, t
+    return acc, t, step
 
 
 def loss_gradient(
         const floating[::1] params,     # IN
-        floating[::1] grads,            # OUT: mean gradient (with the L2 term)
+        floating[::1] grads,            # OUT: mean gradient (with the penalties)
         const floating[:, ::1] X,
         const floating[::1] X_data,
         const int[::1] X_indices,
@@ -560,26 +791,33 @@ def loss_gradient(
         const floating[:, ::1] Y,
         const floating[::1] sw,
         const Py_ssize_t[::1] layout,
+        const double[::1] layer_params,
         floating[::1] acts,             # scratch for `chunk` rows
         floating[::1] deltas,           # scratch for `chunk` rows
         floating[:, ::1] out,           # scratch: (chunk, n_outputs)
-        bint sparse, Py_ssize_t chunk, int loss, double alpha, double clip_eps,
-        int n_threads):
+        bint sparse, Py_ssize_t chunk, int loss, double alpha, double l1,
+        double clip_eps, u64 dropout_seed, long long step, int n_threads):
     """Full-batch objective and gradient (used by lbfgs), in chunks of rows.
 
-    Returns the loss: data term plus ``0.5 * alpha * ||W||^2 / sw.sum()``.
+    Returns the loss: data term plus ``(0.5 * alpha * ||W||^2 + l1 * |W|_1) / sw.sum()``.
+    Dropout (if the layout has any) uses the masks of batch counter ``step``, so the
+    objective is a deterministic function of the parameters.
     """
-    cdef Net net = _read_layout(layout)
+    cdef Net net = _read_layout(layout, layer_params)
+    cdef Objective obj
     cdef Batch batch
     cdef Py_ssize_t n_samples = Y.shape[0], n_out = Y.shape[1], start, n_b, i
     cdef double raw = 0, sw_sum = 0, total
     cdef floating* G = &grads[0]
     cdef const floating* W = &params[0]
-    batch.data = <const void*> &X_data[0] if sparse else NULL
-    batch.indices = &X_indices[0] if sparse else NULL
-    batch.indptr = &X_indptr[0] if sparse else NULL
-    batch.rows = NULL
-    batch.X = NULL
+    obj.loss = loss
+    obj.alpha = alpha
+    obj.l1 = l1
+    obj.clip_eps = clip_eps
+    obj.seed = dropout_seed
+    obj.n_threads = n_threads
+    _set_input(&batch, X, X_data, X_indices, X_indptr, sparse)
+    batch.stream = <u64> step
     with nogil:
         for i in range(n_samples):
             sw_sum += sw[i]
@@ -588,20 +826,16 @@ def loss_gradient(
             n_b = min(chunk, n_samples - start)
             batch.n = n_b
             batch.row0 = start
+            batch.mask_row0 = start
             if not sparse:
                 batch.X = &X[start, 0]
-            _forward(&net, &batch, W, &acts[0], &out[0, 0], n_threads)
-            raw += _loss_sum(&out[0, 0], &Y[start, 0], &sw[start], n_b, n_out, loss,
-                             clip_eps)
-            _output_delta(&out[0, 0], &Y[start, 0], &sw[start],
-                          &deltas[0] + net.d_off[net.n_layers - 1], n_b, n_out,
-                          n_threads)
-            _backward(&net, &batch, W, &acts[0], &deltas[0], G, start > 0, n_threads)
+            raw += _batch_raw_loss_gradient(&net, &batch, &obj, &Y[start, 0], &sw[start],
+                                            W, &acts[0], &deltas[0], &out[0, 0], G,
+                                            start > 0)
             start += n_b
         _finalize_gradient(G, W, net.n_coefs, net.n_params, <floating> alpha,
-                           <floating> sw_sum, n_threads)
-        total = (_data_loss(raw, sw_sum, n_out, loss)
-                 + 0.5 * alpha * _sum_squares(W, net.n_coefs) / sw_sum)
+                           <floating> l1, <floating> sw_sum, n_threads)
+        total = _data_loss(raw, sw_sum, n_out, loss) + _penalty(&net, &obj, W) / sw_sum
     return total
 
 
@@ -612,18 +846,15 @@ def forward(
         const int[::1] X_indices,
         const int[::1] X_indptr,
         const Py_ssize_t[::1] layout,
+        const double[::1] layer_params,  # dropout rates must be 0 (predict mode)
         floating[::1] acts,             # scratch for `chunk` rows
         floating[:, ::1] out,           # OUT: (n_samples, n_outputs)
         bint sparse, Py_ssize_t chunk, int n_threads):
     """Output activations of the network for every row, `chunk` rows at a time."""
-    cdef Net net = _read_layout(layout)
+    cdef Net net = _read_layout(layout, layer_params)
     cdef Batch batch
     cdef Py_ssize_t n_samples = out.shape[0], start
-    batch.data = <const void*> &X_data[0] if sparse else NULL
-    batch.indices = &X_indices[0] if sparse else NULL
-    batch.indptr = &X_indptr[0] if sparse else NULL
-    batch.rows = NULL
-    batch.X = NULL
+    _set_input(&batch, X, X_data, X_indices, X_indptr, sparse)
     with nogil:
         start = 0
         while start < n_samples:
@@ -631,37 +862,51 @@ def forward(
             batch.row0 = start
             if not sparse:
                 batch.X = &X[start, 0]
-            _forward(&net, &batch, &params[0], &acts[0], &out[start, 0], n_threads)
+            _forward(&net, &batch, &params[0], &acts[0], &out[start, 0], 0, n_threads)
             start += batch.n
 
 
 # ---------------------------------------------------------------------------------------
 # Thin wrappers for the tests: each runs exactly the kernel that training runs.
 
-def gemm(bint trans_a, bint trans_b, floating alpha, const floating[:, ::1] A,
-         const floating[:, ::1] B, floating beta, floating[:, ::1] C):
+def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
+         const floating[:, ::1] B, double beta, floating[:, ::1] C):
     """C := alpha * op(A) @ op(B) + beta * C."""
     cdef int m = C.shape[0], n = C.shape[1]
     cdef int k = A.shape[0] if trans_a else A.shape[1]
     with nogil:
-        _gemm(trans_a, trans_b, m, n, k, alpha, &A[0, 0], A.shape[1], &B[0, 0],
-              B.shape[1], beta, &C[0, 0], n)
+        _gemm(trans_a, trans_b, m, n, k, <floating> alpha, &A[0, 0], A.shape[1],
+              &B[0, 0], B.shape[1], <floating> beta, &C[0, 0], n)
 
 
 def bias_activation_forward(floating[:, ::1] Z, const floating[::1] b,
-                            floating[:, ::1] A, int act, int n_threads):
-    """A := f(Z + b); Z := Z + b unless A is Z."""
+                            floating[:, ::1] A, int act, double param=0,
+                            const floating[::1] slopes=None, int n_threads=1):
+    """A := f(Z + b) (slopes: PReLU slope per unit); Z := Z + b."""
+    cdef const floating* s = &slopes[0] if slopes is not None else NULL
     with nogil:
         _bias_activation_forward(&Z[0, 0], &b[0], &A[0, 0], Z.shape[0], Z.shape[1],
-                                 act, n_threads)
+                                 act, <floating> param, s, n_threads)
 
 
 def activation_backward(floating[:, ::1] D, const floating[:, ::1] Z,
-                        const floating[:, ::1] A, int act, int n_threads):
-    """D := D * f'(Z)."""
+                        const floating[:, ::1] A, int act, double param=0,
+                        const floating[::1] slopes=None, floating[::1] G_slopes=None,
+                        bint accumulate=False, int n_threads=1):
+    """D := D * f'(Z); for PReLU, G_slopes := sum_i D * min(Z, 0) (before the product)."""
+    cdef const floating* s = &slopes[0] if slopes is not None else NULL
+    cdef floating* g = &G_slopes[0] if G_slopes is not None else NULL
     with nogil:
         _activation_backward(&D[0, 0], &Z[0, 0], &A[0, 0], D.shape[0], D.shape[1],
-                             act, n_threads)
+                             act, <floating> param, s, g, accumulate, n_threads)
+
+
+def dropout(floating[:, ::1] D, const floating[:, ::1] A, double rate, u64 seed,
+            u64 stream, Py_ssize_t row0=0, int n_threads=1):
+    """D := A * mask / (1 - rate), mask drawn from (seed, stream, element index)."""
+    with nogil:
+        _dropout(&D[0, 0], &A[0, 0], D.shape[0], D.shape[1], rate, seed, stream, row0,
+                 n_threads)
 
 
 def bias_output_forward(floating[:, ::1] Z, const floating[::1] b, int act,
@@ -673,7 +918,7 @@ def bias_output_forward(floating[:, ::1] Z, const floating[::1] b, int act,
 
 def loss_value(const floating[:, ::1] P, const floating[:, ::1] Y,
                const floating[::1] sw, int loss, double clip_eps):
-    """Normalised data loss of predictions P (no L2 term)."""
+    """Normalised data loss of predictions P (no penalty term)."""
     cdef double raw, sw_sum = 0
     cdef Py_ssize_t i
     for i in range(sw.shape[0]):
@@ -713,6 +958,22 @@ def column_sum(const floating[:, ::1] D, floating[::1] out, bint accumulate):
     """out := D.sum(axis=0) (+ out)."""
     with nogil:
         _column_sum(&D[0, 0], &out[0], D.shape[0], D.shape[1], accumulate)
+
+
+def finalize_gradient(floating[::1] G, const floating[::1] params, Py_ssize_t n_coefs,
+                      double alpha, double l1, double sw_sum, int n_threads):
+    """G := (G + alpha W + l1 sign W) / sw_sum on the first n_coefs, G / sw_sum after."""
+    with nogil:
+        _finalize_gradient(&G[0], &params[0], n_coefs, G.shape[0], <floating> alpha,
+                           <floating> l1, <floating> sw_sum, n_threads)
+
+
+def clip_by_norm(floating[::1] G, double max_norm):
+    """G := G * min(1, max_norm / ||G||); returns the norm before clipping."""
+    cdef double norm
+    with nogil:
+        norm = _clip_by_norm(&G[0], G.shape[0], max_norm)
+    return norm
 
 
 def sgd_update(floating[::1] params, const floating[::1] grads, floating[::1] velocity,

@@ -1,6 +1,9 @@
 # Scalar libm calls in the precision of the fused type (expf for float, exp for double).
 from cython cimport floating
-from libc.math cimport exp, expf, log, logf, sqrt, sqrtf, tanh, tanhf
+from libc.math cimport (
+    erf, erfc, erfcf, erff, exp, expf, expm1, expm1f, fabs, fabsf, log, log1p, log1pf, logf, sqrt,
+    sqrtf, tanh, tanhf,
+)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -10,11 +13,25 @@ cdef inline floating _exp(floating x) noexcept nogil:
         return exp(x)
 
 
+cdef inline floating _expm1(floating x) noexcept nogil:
+    if floating is float:
+        return expm1f(x)
+    else:
+        return expm1(x)
+
+
 cdef inline floating _log(floating x) noexcept nogil:
     if floating is float:
         return logf(x)
     else:
         return log(x)
+
+
+cdef inline floating _log1p(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
 
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
@@ -29,3 +46,24 @@ cdef inline floating _tanh(floating x) noexcept nogil:
         return tanhf(x)
     else:
         return tanh(x)
+
+
+cdef inline floating _erf(floating x) noexcept nogil:
+    if floating is float:
+        return erff(x)
+    else:
+        return erf(x)
+
+
+cdef inline floating _fabs(floating x) noexcept nogil:
+    if floating is float:
+        return fabsf(x)
+    else:
+        return fabs(x)
+
+
+cdef inline floating _erfc(floating x) noexcept nogil:
+    if floating is float:
+        return erfcf(x)
+    else:
+        return erfc(x)

@@ -1,9 +1,10 @@
 """Network state: one flat parameter buffer with per-layer views, and its workspaces.
 
-The flat buffer holds every weight matrix (row-major, layer by layer) followed by every
-intercept vector, the order scikit-learn's MLP uses for lbfgs. ``coefs_`` and
-``intercepts_`` are NumPy views into it; gradients and optimizer state are flat buffers
-of the same length. All buffers are C-contiguous and owned by this module's callers.
+The flat buffer holds every weight matrix (row-major, layer by layer), then every
+intercept vector (the order scikit-learn's MLP uses for lbfgs), then the learned PReLU
+slopes. ``coefs_``, ``intercepts_`` and ``prelu_slopes_`` are NumPy views into it;
+gradients and optimizer state are flat buffers of the same length. Only the weights
+(the first ``n_coefs`` entries) are penalised. All buffers are C-contiguous.
 """
 import numpy as np
 
@@ -21,92 +22,173 @@ class NetworkLayout:
         One hidden activation name per hidden layer.
     out_activation : str
         Output activation name.
+    act_params : list of float, default=None
+        The scalar parameter of each hidden activation (leaky slope, ELU alpha).
+    dropout : list of float, default=None
+        Dropout rate of each hidden layer.
     """
 
-    def __init__(self, layer_units, activations, out_activation):
+    def __init__(self, layer_units, activations, out_activation, act_params=None,
+                 dropout=None):
         self.units = [int(u) for u in layer_units]
         self.n_layers = len(self.units) - 1
+        n_hidden = self.n_layers - 1
         self.activations = list(activations)
         self.out_activation = out_activation
-        fan = list(zip(self.units[:-1], self.units[1:]))
-        self.coef_shapes = fan
-        sizes = [i * o for i, o in fan]
-        self.w_off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        self.act_params = [float(p) for p in (act_params or [0.0] * n_hidden)]
+        self.dropout = [float(r) for r in (dropout or [0.0] * n_hidden)]
+        self.coef_shapes = list(zip(self.units[:-1], self.units[1:]))
+        sizes = [i * o for i, o in self.coef_shapes]
+        self.w_off = _offsets(sizes, 0)
         self.n_coefs = int(sum(sizes))
-        self.b_off = (self.n_coefs
-                      + np.concatenate([[0], np.cumsum(self.units[1:])[:-1]])).astype(np.intp)
-        self.n_params = self.n_coefs + int(sum(self.units[1:]))
-        codes = [HIDDEN_ACTIVATIONS[a].code for a in self.activations]
-        self.act_codes = codes + [OUTPUT_ACTIVATIONS[out_activation]]
+        self.b_off = _offsets(self.units[1:], self.n_coefs)
+        start = self.n_coefs + int(sum(self.units[1:]))
+        self.s_off = []
+        for width, name in zip(self.units[1:-1], self.activations):
+            if name == "prelu":
+                self.s_off.append(start)
+                start += width
+            else:
+                self.s_off.append(-1)
+        self.s_off.append(-1)
+        self.n_params = start
+        self.act_codes = [HIDDEN_ACTIVATIONS[a].code for a in self.activations]
+        self.act_codes.append(OUTPUT_ACTIVATIONS[out_activation])
         self.needs_z = [HIDDEN_ACTIVATIONS[a].needs_z for a in self.activations]
 
     @property
     def n_outputs(self):
         return self.units[-1]
 
-    def layout_array(self, rows):
-        """The int layout the kernels read, with workspace offsets for ``rows`` rows.
+    def layout_array(self, rows, training=True):
+        """The arrays the kernels read, with workspace offsets for ``rows`` rows.
+
+        Parameters
+        ----------
+        rows : int
+            Rows of the workspaces (batch size or chunk size).
+        training : bool, default=True
+            False for prediction: no dropout, no dropout buffers.
 
         Returns
         -------
         layout : ndarray of intp
+        layer_params : ndarray of float64
+            Activation parameters, then dropout rates, one per layer.
         acts_size, deltas_size : int
             Elements needed by the activation and delta workspaces.
         """
-        L = self.n_layers
-        z_off, a_off, d_off = [], [], []
+        z_off, a_off, o_off, d_off = [], [], [], []
+        dropout = self.dropout if training else [0.0] * len(self.dropout)
         cur = 0
-        for width, needs_z in zip(self.units[1:-1], self.needs_z):
+        for width, needs_z, rate in zip(self.units[1:-1], self.needs_z, dropout):
             z_off.append(cur)
             if needs_z:
                 cur += rows * width
             a_off.append(cur)
             cur += rows * width
+            o_off.append(a_off[-1])
+            if rate > 0:
+                o_off[-1] = cur
+                cur += rows * width
         z_off.append(0)
         a_off.append(0)
-        d_cur = 0
-        for width in self.units[1:]:
-            d_off.append(d_cur)
-            d_cur += rows * width
+        o_off.append(0)
+        d_off = _offsets([rows * w for w in self.units[1:]], 0)
         layout = np.concatenate(
-            [[L, self.n_coefs, self.n_params], self.units, self.w_off, self.b_off,
-             self.act_codes, z_off, a_off, d_off]
+            [[self.n_layers, self.n_coefs, self.n_params], self.units, self.w_off,
+             self.b_off, self.s_off, self.act_codes, z_off, a_off, o_off, d_off]
         ).astype(np.intp)
-        return layout, max(cur, 1), max(d_cur, 1)
+        layer_params = np.array(self.act_params + [0.0] + dropout + [0.0], dtype=np.float64)
+        return layout, layer_params, max(cur, 1), max(rows * sum(self.units[1:]), 1)
 
     def views(self, flat):
-        """Per-layer ``coefs`` and ``intercepts`` views into the flat buffer."""
-        coefs = [
-            flat[o:o + i * n].reshape(i, n) for o, (i, n) in zip(self.w_off, self.coef_shapes)
-        ]
-        intercepts = [flat[o:o + n] for o, n in zip(self.b_off, self.units[1:])]
-        return coefs, intercepts
+        """Per-layer ``coefs``, ``intercepts`` and PReLU ``slopes`` views into ``flat``.
 
-    def pack(self, coefs, intercepts, dtype):
-        """A new flat buffer holding copies of ``coefs`` and ``intercepts``."""
+        ``slopes`` has one entry per hidden layer: a view for PReLU layers, else None.
+        """
+        coefs = [flat[o:o + i * n].reshape(i, n)
+                 for o, (i, n) in zip(self.w_off, self.coef_shapes)]
+        intercepts = [flat[o:o + n] for o, n in zip(self.b_off, self.units[1:])]
+        slopes = [None if o < 0 else flat[o:o + n]
+                  for o, n in zip(self.s_off[:-1], self.units[1:-1])]
+        return coefs, intercepts, slopes
+
+    def pack(self, coefs, intercepts, slopes, dtype):
+        """A new flat buffer holding copies of the given per-layer arrays."""
         flat = np.empty(self.n_params, dtype=dtype)
-        c_views, i_views = self.views(flat)
-        for dst, src in zip(c_views + i_views, list(coefs) + list(intercepts)):
-            if np.shape(src) != dst.shape:
+        c_views, i_views, s_views = self.views(flat)
+        pairs = list(zip(c_views + i_views, list(coefs) + list(intercepts)))
+        pairs += [(d, s) for d, s in zip(s_views, slopes or [None] * len(s_views))
+                  if d is not None]
+        for dst, src in pairs:
+            if src is None or np.shape(src) != dst.shape:
                 raise ValueError(
                     f"A parameter array has shape {np.shape(src)}, expected {dst.shape}; "
-                    "coefs_ and intercepts_ must match hidden_layer_sizes and the data."
+                    "coefs_, intercepts_ and prelu_slopes_ must match the network."
                 )
             dst[...] = src
         return flat
 
 
-def init_sklearn(layout, random_state, dtype):
-    """scikit-learn's Glorot-uniform initialisation, with its exact random draws.
+def _offsets(sizes, start):
+    return [int(start + s) for s in np.concatenate([[0], np.cumsum(sizes)[:-1]])] \
+        if len(sizes) else []
 
-    For each layer, weights then intercepts are drawn from U(-b, b) with
-    ``b = sqrt(factor / (fan_in + fan_out))``, ``factor = 2`` for logistic hidden units
-    and 6 otherwise, in float64 and then cast, as ``MLPClassifier`` does.
+
+def init_params(layout, scheme, random_state, dtype, negative_slope=0.01,
+                sklearn_logistic=False):
+    """Initial flat parameters.
+
+    Parameters
+    ----------
+    layout : NetworkLayout
+    scheme : str
+        'sklearn' reproduces scikit-learn's scheme and random draws exactly: per layer,
+        weights then intercepts from U(-b, b), ``b = sqrt(f / (fan_in + fan_out))``,
+        ``f = 2`` for ``activation='logistic'`` and 6 otherwise. 'auto' picks per layer from
+        the activation the weights feed (He for the ReLU family, Glorot for
+        tanh/logistic/identity and the output layer, LeCun normal for selu). The other
+        names apply one scheme to every layer; their intercepts start at 0.
+    random_state : numpy.random.RandomState
+    dtype : numpy dtype
+    negative_slope : float, default=0.01
+        Initial PReLU slope, and the leak that He's gain accounts for.
+    sklearn_logistic : bool, default=False
+        For 'sklearn': use its factor 2 (scikit-learn's ``activation == 'logistic'``,
+        which applies even without hidden layers).
     """
     coefs, intercepts = [], []
-    factor = 2.0 if layout.activations and layout.activations[0] == "logistic" else 6.0
-    for fan_in, fan_out in layout.coef_shapes:
-        bound = np.sqrt(factor / (fan_in + fan_out))
-        coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)))
-        intercepts.append(random_state.uniform(-bound, bound, fan_out))
-    return layout.pack(coefs, intercepts, dtype)
+    if scheme == "sklearn":
+        factor = 2.0 if sklearn_logistic else 6.0
+        for fan_in, fan_out in layout.coef_shapes:
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)))
+            intercepts.append(random_state.uniform(-bound, bound, fan_out))
+    else:
+        feeds = layout.activations + [None]
+        for (fan_in, fan_out), act in zip(layout.coef_shapes, feeds):
+            name = scheme
+            if scheme == "auto":
+                name = "glorot_uniform" if act is None else HIDDEN_ACTIVATIONS[act].init
+            # He's gain for a leak s: 2 / (1 + s^2).
+            leak = negative_slope if act in ("leaky_relu", "prelu") else 0.0
+            he_var = 2.0 / ((1.0 + leak**2) * fan_in)
+            if name == "he_uniform":
+                w = random_state.uniform(-1, 1, (fan_in, fan_out)) * np.sqrt(3 * he_var)
+            elif name == "he_normal":
+                w = random_state.normal(0, np.sqrt(he_var), (fan_in, fan_out))
+            elif name == "glorot_uniform":
+                bound = np.sqrt(6.0 / (fan_in + fan_out))
+                w = random_state.uniform(-bound, bound, (fan_in, fan_out))
+            elif name == "glorot_normal":
+                w = random_state.normal(0, np.sqrt(2.0 / (fan_in + fan_out)), (fan_in, fan_out))
+            elif name == "lecun_normal":
+                w = random_state.normal(0, np.sqrt(1.0 / fan_in), (fan_in, fan_out))
+            else:
+                raise ValueError(f"Unknown weight_init {scheme!r}.")
+            coefs.append(w)
+            intercepts.append(np.zeros(fan_out))
+    slopes = [None if o < 0 else np.full(n, negative_slope)
+              for o, n in zip(layout.s_off[:-1], layout.units[1:-1])]
+    return layout.pack(coefs, intercepts, slopes, dtype)

@@ -47,18 +47,14 @@ def forward(layout, flat, X, n_threads=None):
     dtype = flat.dtype
     n_samples = X.shape[0]
     chunk = max(1, min(n_samples, CHUNK_ROWS))
-    arr, layout_arr, acts, _ = _workspace(layout, X, chunk, dtype)
+    arr = as_kernel_input(X, dtype)
+    layout_arr, layer_params, acts_size, _ = layout.layout_array(chunk, training=False)
+    acts = np.empty(acts_size, dtype=dtype)
     out = np.empty((n_samples, layout.n_outputs), dtype=dtype)
     if n_samples:
-        _kernels.forward(flat, *arr[:4], layout_arr, acts, out, arr[4], chunk,
-                         effective_n_threads() if n_threads is None else n_threads)
+        _kernels.forward(flat, *arr[:4], layout_arr, layer_params, acts, out, arr[4],
+                         chunk, effective_n_threads() if n_threads is None else n_threads)
     return out
-
-
-def _workspace(layout, X, rows, dtype):
-    arr = as_kernel_input(X, dtype)
-    layout_arr, acts_size, deltas_size = layout.layout_array(rows)
-    return arr, layout_arr, np.empty(acts_size, dtype=dtype), np.empty(deltas_size, dtype)
 
 
 class SGDState:
@@ -156,9 +152,17 @@ class Trainer:
     sample_weight : ndarray of shape (n_samples,)
     loss : str
     alpha : float
+        L2 strength.
+    alpha_l1 : float, default=0.0
+        L1 strength (subgradient).
+    max_grad_norm : float or None, default=None
+        Clip each minibatch gradient to this global norm (stochastic solvers).
+    dropout_seed : int, default=0
+        Seed of the dropout masks (used only when the layout has dropout).
     """
 
-    def __init__(self, layout, flat, X, Y, sample_weight, loss, alpha):
+    def __init__(self, layout, flat, X, Y, sample_weight, loss, alpha, alpha_l1=0.0,
+                 max_grad_norm=None, dropout_seed=0):
         self.layout = layout
         self.flat = flat
         self.dtype = flat.dtype
@@ -167,6 +171,10 @@ class Trainer:
         self.sw = np.ascontiguousarray(sample_weight, dtype=self.dtype)
         self.loss = loss_code(loss, layout.out_activation)
         self.alpha = float(alpha)
+        self.alpha_l1 = float(alpha_l1)
+        self.max_grad_norm = 0.0 if max_grad_norm is None else float(max_grad_norm)
+        self.dropout_seed = int(dropout_seed)
+        self.step = 0
         self.clip_eps = float(np.finfo(self.dtype).eps)
         self.grads = np.zeros(layout.n_params, dtype=self.dtype)
         self.n_threads = effective_n_threads()
@@ -177,7 +185,8 @@ class Trainer:
             return
         self._batch_rows = batch_size
         n_features = self.layout.units[0]
-        self.layout_arr, acts_size, deltas_size = self.layout.layout_array(batch_size)
+        self.layout_arr, self.layer_params, acts_size, deltas_size = (
+            self.layout.layout_array(batch_size))
         self.acts = np.empty(acts_size, dtype=self.dtype)
         self.deltas = np.empty(deltas_size, dtype=self.dtype)
         self.out = np.empty((batch_size, self.layout.n_outputs), dtype=self.dtype)
@@ -193,25 +202,31 @@ class Trainer:
             idx[0] == 0 and idx[-1] == idx.size - 1 and np.all(np.diff(idx) == 1)
         )
         args = optimizer.epoch_args()
-        acc, t = _kernels.sgd_epoch(
+        acc, t, self.step = _kernels.sgd_epoch(
             self.flat, self.grads, args["state_1"], args["state_2"], *self.X[:4],
-            self.Y, self.sw, idx, self.layout_arr, self.X_batch, self.Y_batch,
-            self.sw_batch, self.acts, self.deltas, self.out, self.X[4], not contiguous,
-            batch_size, args["solver"], self.loss, self.alpha, self.clip_eps,
-            args["learning_rate"], args["momentum"], args["nesterov"], args["beta_1"],
-            args["beta_2"], args["epsilon"], args["t"], self.n_threads,
+            self.Y, self.sw, idx, self.layout_arr, self.layer_params, self.X_batch,
+            self.Y_batch, self.sw_batch, self.acts, self.deltas, self.out, self.X[4],
+            not contiguous, batch_size, args["solver"], self.loss, self.alpha,
+            self.alpha_l1, self.clip_eps, self.max_grad_norm, self.dropout_seed,
+            self.step, args["learning_rate"], args["momentum"], args["nesterov"],
+            args["beta_1"], args["beta_2"], args["epsilon"], args["t"], self.n_threads,
         )
         optimizer.epoch_done(t)
         return acc
 
     def loss_gradient(self, flat=None):
-        """Full-batch loss and gradient at ``flat`` (default: the current parameters)."""
+        """Full-batch loss and gradient at ``flat`` (default: the current parameters).
+
+        With dropout, the masks are those of batch counter ``self.step``: a fixed,
+        deterministic function of the parameters (what finite differences need).
+        """
         n = self.Y.shape[0]
         self._allocate(max(1, min(n, CHUNK_ROWS)))
         loss = _kernels.loss_gradient(
             self.flat if flat is None else flat, self.grads, *self.X[:4], self.Y,
-            self.sw, self.layout_arr, self.acts, self.deltas, self.out, self.X[4],
-            self._batch_rows, self.loss, self.alpha, self.clip_eps, self.n_threads,
+            self.sw, self.layout_arr, self.layer_params, self.acts, self.deltas, self.out,
+            self.X[4], self._batch_rows, self.loss, self.alpha, self.alpha_l1,
+            self.clip_eps, self.dropout_seed, self.step, self.n_threads,
         )
         return loss, self.grads
 

@@ -1,0 +1,110 @@
+"""What the hidden units of a fitted relumlp model do on data.
+
+Functions here take a fitted ``ReLUMLPClassifier`` / ``ReLUMLPRegressor`` and an X and
+return arrays: hidden activations (or pre-activations) of a layer, and which units are
+dead. Work is done in chunks of rows, so memory stays bounded on large X.
+
+A unit is **dead** on X when its pre-activation ``z`` is <= 0 for every row of X: its
+output is then 0 (relu) or on the negative branch (leaky_relu, prelu, elu, selu) for
+all of X, and for relu no gradient reaches its incoming weights.
+"""
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from relumlp import _kernels
+
+_CHUNK_ROWS = 4096
+
+
+def _validate(model, X):
+    check_is_fitted(model)
+    X = validate_data(model, X, accept_sparse=["csr", "csc"],
+                      dtype=(np.float64, np.float32), reset=False)
+    dtype = model.coefs_[0].dtype
+    if sp.issparse(X):
+        return X.tocsr().astype(dtype, copy=False)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _hidden_passes(model, X):
+    """Yield, per chunk of rows, the list of (Z, A) of every hidden layer."""
+    layout = model._current_layout()
+    model._current_flat(layout)
+    for start in range(0, X.shape[0], _CHUNK_ROWS):
+        A = X[start:start + _CHUNK_ROWS]
+        layers = []
+        for l in range(layout.n_layers - 1):
+            Z = np.ascontiguousarray(A @ model.coefs_[l], dtype=model.coefs_[l].dtype)
+            A = np.empty_like(Z)
+            slopes = model.prelu_slopes_[l]
+            _kernels.bias_activation_forward(
+                Z, model.intercepts_[l], A, layout.act_codes[l], layout.act_params[l],
+                slopes, 1)
+            layers.append((Z, A))
+        yield layers
+
+
+def hidden_activations(model, X, layer=0, pre_activation=False):
+    """Activations of one hidden layer of a fitted model.
+
+    Parameters
+    ----------
+    model : ReLUMLPClassifier or ReLUMLPRegressor
+        A fitted model.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Input data.
+    layer : int, default=0
+        Index of the hidden layer (0 is the first; negative indices count from the
+        last hidden layer).
+    pre_activation : bool, default=False
+        Return ``z = a_prev @ W + b`` instead of ``f(z)``.
+
+    Returns
+    -------
+    H : ndarray of shape (n_samples, n_units)
+        In the model's dtype. Dropout is never applied.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from relumlp import ReLUMLPClassifier
+    >>> from relumlp.diagnostics import hidden_activations
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = ReLUMLPClassifier((8, 4), max_iter=20, random_state=0).fit(X, y)
+    >>> hidden_activations(clf, X, layer=1).shape
+    (150, 4)
+    """
+    X = _validate(model, X)
+    n_hidden = len(model.coefs_) - 1
+    if not -n_hidden <= layer < n_hidden:
+        raise ValueError(f"layer must be in [{-n_hidden}, {n_hidden}), got {layer}.")
+    layer %= n_hidden
+    parts = [layers[layer][0 if pre_activation else 1] for layers in _hidden_passes(model, X)]
+    if not parts:
+        return np.empty((0, model.coefs_[layer].shape[1]), dtype=model.coefs_[0].dtype)
+    return np.concatenate(parts)
+
+
+def dead_units(model, X):
+    """Which hidden units never activate on X.
+
+    Parameters
+    ----------
+    model : ReLUMLPClassifier or ReLUMLPRegressor
+        A fitted model.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Input data.
+
+    Returns
+    -------
+    masks : list of ndarray of bool
+        One boolean array per hidden layer, True where the unit's pre-activation is
+        <= 0 for every row of X.
+    """
+    X = _validate(model, X)
+    masks = [np.ones(c.shape[1], dtype=bool) for c in model.coefs_[:-1]]
+    for layers in _hidden_passes(model, X):
+        for mask, (Z, _) in zip(masks, layers):
+            mask &= (Z <= 0).all(axis=0)
+    return masks
