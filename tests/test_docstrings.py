@@ -1,0 +1,23 @@
+"""The Examples sections of the public docstrings run and print what they claim."""
+import doctest
+import warnings
+
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+import relumlp
+import relumlp._estimators
+import relumlp._threads
+import relumlp.diagnostics
+
+
+@pytest.mark.parametrize(
+    "module", [relumlp._estimators, relumlp._threads, relumlp.diagnostics],
+    ids=lambda m: m.__name__,
+)
+def test_doctests(module):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
