@@ -46,15 +46,37 @@ def _openmp_flags(compiler):
     return flags, flags
 
 
+def _supported(compiler, flag):
+    """Whether the C compiler accepts ``flag``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "flag.c")
+        with open(src, "w") as f:
+            f.write("int main(void) { return 0; }\n")
+        try:
+            compiler.compile([src], output_dir=tmp, extra_postargs=[flag, "-Werror"])
+        except Exception:  # the flag is unknown to this compiler
+            return False
+    return True
+
+
+# Floating-point operations never trap (we do not read FP exception flags), so the
+# compiler may evaluate both sides of a select: branchy kernels such as the relu
+# derivative then vectorise. NaN and infinity semantics are unchanged (no -ffast-math).
+OPTIONAL_FLAGS = ["-fno-trapping-math"]
+
+
 class BuildExt(build_ext):
     def build_extensions(self):
         flags = _openmp_flags(self.compiler)
+        extra = []
+        if self.compiler.compiler_type != "msvc":
+            extra = ["-O3"] + [f for f in OPTIONAL_FLAGS if _supported(self.compiler, f)]
         for ext in self.extensions:
-            if self.compiler.compiler_type != "msvc":
-                ext.extra_compile_args += ["-O3"]
-            if flags is not None:
-                ext.extra_compile_args += flags[0]
-                ext.extra_link_args += flags[1]
+            ext.extra_compile_args += extra
+            if flags is None:
+                continue
+            ext.extra_compile_args += flags[0]
+            ext.extra_link_args += flags[1]
         super().build_extensions()
 
 

@@ -43,3 +43,4 @@ cdef struct Net:
     const double* dropout          # L dropout rates (0 for none; always 0 for the output layer)
     Py_ssize_t n_coefs             # coefs come first in the flat buffer: [0, n_coefs)
     Py_ssize_t n_params
+    Py_ssize_t t_off               # offset of a scratch (rows, max hidden width) in deltas

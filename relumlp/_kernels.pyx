@@ -147,32 +147,36 @@ cdef inline void _activation_row(
 
 
 cdef inline void _gradient_row(
-        floating* d, const floating* z, const floating* a, Py_ssize_t m, Py_ssize_t act,
-        floating p, const floating* slopes) noexcept nogil:
-    """d := d * f'(z) over one row."""
+        floating* d, const floating* g, const floating* z, const floating* a,
+        Py_ssize_t m, Py_ssize_t act, floating p, const floating* slopes) noexcept nogil:
+    """d := g * f'(z) over one row.
+
+    With d distinct from g every store is unconditional, so the loop vectorises (in
+    place, d[j] = d[j] * 1 would let the compiler drop stores and keep a branch).
+    """
     cdef Py_ssize_t j
     if act == IDENTITY:
-        return
+        for j in range(m): d[j] = g[j]
     elif act == LOGISTIC:
-        for j in range(m): d[j] = d[j] * _logistic_grad(z[j], a[j], p)
+        for j in range(m): d[j] = g[j] * _logistic_grad(z[j], a[j], p)
     elif act == TANH:
-        for j in range(m): d[j] = d[j] * _tanh_grad(z[j], a[j], p)
+        for j in range(m): d[j] = g[j] * _tanh_grad(z[j], a[j], p)
     elif act == RELU:
-        for j in range(m): d[j] = d[j] * _relu_grad(z[j], a[j], p)
+        for j in range(m): d[j] = g[j] * _relu_grad(z[j], a[j], p)
     elif act == LEAKY_RELU:
-        for j in range(m): d[j] = d[j] * _leaky_relu_grad(z[j], a[j], p)
+        for j in range(m): d[j] = g[j] * _leaky_relu_grad(z[j], a[j], p)
     elif act == PRELU:
-        for j in range(m): d[j] = d[j] * _leaky_relu_grad(z[j], a[j], slopes[j])
+        for j in range(m): d[j] = g[j] * _leaky_relu_grad(z[j], a[j], slopes[j])
     elif act == ELU:
-        for j in range(m): d[j] = d[j] * _elu_grad(z[j], a[j], p)
+        for j in range(m): d[j] = g[j] * _elu_grad(z[j], a[j], p)
     elif act == SELU:
-        for j in range(m): d[j] = d[j] * _selu_grad(z[j], a[j], p)
+        for j in range(m): d[j] = g[j] * _selu_grad(z[j], a[j], p)
     elif act == GELU:
-        for j in range(m): d[j] = d[j] * _gelu_grad(z[j], a[j], p)
+        for j in range(m): d[j] = g[j] * _gelu_grad(z[j], a[j], p)
     elif act == SILU:
-        for j in range(m): d[j] = d[j] * _silu_grad(z[j], a[j], p)
+        for j in range(m): d[j] = g[j] * _silu_grad(z[j], a[j], p)
     elif act == SOFTPLUS:
-        for j in range(m): d[j] = d[j] * _softplus_grad(z[j], a[j], p)
+        for j in range(m): d[j] = g[j] * _softplus_grad(z[j], a[j], p)
 
 
 cdef void _bias_activation_forward(
@@ -193,14 +197,15 @@ cdef void _bias_activation_forward(
 
 
 cdef void _activation_backward(
-        floating* D,               # IN/OUT: dL/dA on entry, dL/dZ on exit
+        floating* D,               # OUT: dL/dZ (may be dA itself: in place)
+        const floating* dA,        # IN: dL/dA
         const floating* Z,         # IN: pre-activations (may alias A)
         const floating* A,         # IN: activations
         Py_ssize_t n, Py_ssize_t m, Py_ssize_t act, floating p,
         const floating* slopes,    # IN: (m,) PReLU slopes, or NULL
         floating* G_slopes,        # OUT (IN/OUT if accumulate): dL/dslopes, or NULL
         bint accumulate, int n_threads) noexcept nogil:
-    """dZ := dA * f'(Z), in place; for PReLU also G_slopes := sum_i dA * min(Z, 0)."""
+    """dZ := dA * f'(Z); for PReLU also G_slopes := sum_i dA * min(Z, 0)."""
     cdef Py_ssize_t i, j
     if act == PRELU and G_slopes != NULL:
         # Column sums in row order, before D is overwritten (deterministic, serial).
@@ -210,11 +215,11 @@ cdef void _activation_backward(
         for i in range(n):
             for j in range(m):
                 if Z[i * m + j] <= 0:
-                    G_slopes[j] = G_slopes[j] + D[i * m + j] * Z[i * m + j]
-    if act == IDENTITY:
+                    G_slopes[j] = G_slopes[j] + dA[i * m + j] * Z[i * m + j]
+    if act == IDENTITY and D == dA:
         return
     for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
-        _gradient_row(D + i * m, Z + i * m, A + i * m, m, act, p, slopes)
+        _gradient_row(D + i * m, dA + i * m, Z + i * m, A + i * m, m, act, p, slopes)
 
 
 # ---------------------------------------------------------------------------------------
@@ -507,22 +512,23 @@ cdef void _adam_update(
 # Whole-network passes.
 
 cdef Net _read_layout(const Py_ssize_t[::1] layout, const double[::1] layer_params):
-    """layout: [L, n_coefs, n_params, units(L+1), w_off, b_off, s_off, act, z_off, a_off,
-    o_off, d_off]; layer_params: [act_param(L), dropout(L)]."""
+    """layout: [L, n_coefs, n_params, t_off, units(L+1), w_off, b_off, s_off, act, z_off,
+    a_off, o_off, d_off]; layer_params: [act_param(L), dropout(L)]."""
     cdef Net net
     cdef Py_ssize_t L = layout[0]
     net.n_layers = L
     net.n_coefs = layout[1]
     net.n_params = layout[2]
-    net.units = &layout[3]
-    net.w_off = &layout[4 + L]
-    net.b_off = &layout[4 + 2 * L]
-    net.s_off = &layout[4 + 3 * L]
-    net.act = &layout[4 + 4 * L]
-    net.z_off = &layout[4 + 5 * L]
-    net.a_off = &layout[4 + 6 * L]
-    net.o_off = &layout[4 + 7 * L]
-    net.d_off = &layout[4 + 8 * L]
+    net.t_off = layout[3]
+    net.units = &layout[4]
+    net.w_off = &layout[5 + L]
+    net.b_off = &layout[5 + 2 * L]
+    net.s_off = &layout[5 + 3 * L]
+    net.act = &layout[5 + 4 * L]
+    net.z_off = &layout[5 + 5 * L]
+    net.a_off = &layout[5 + 6 * L]
+    net.o_off = &layout[5 + 7 * L]
+    net.d_off = &layout[5 + 8 * L]
     net.act_param = &layer_params[0]
     net.dropout = &layer_params[L]
     return net
@@ -618,14 +624,16 @@ cdef void _backward(
         _column_sum(D, G + net.b_off[l], n, n_out, accumulate)
         if l == 0:
             continue
+        # dL/dA of the layer below goes to scratch, then dZ = dA * f' into its slot.
         D_prev = deltas + net.d_off[l - 1]
         _gemm(False, True, n, n_in, n_out, <floating> 1, D, n_out, params + net.w_off[l],
-              n_out, <floating> 0, D_prev, n_in)
+              n_out, <floating> 0, deltas + net.t_off, n_in)
         if net.dropout[l - 1] > 0:
-            _dropout(D_prev, D_prev, n, n_in, net.dropout[l - 1], seed,
-                     batch.stream * L + l - 1, batch.mask_row0, n_threads)
+            _dropout(deltas + net.t_off, deltas + net.t_off, n, n_in, net.dropout[l - 1],
+                     seed, batch.stream * L + l - 1, batch.mask_row0, n_threads)
         _activation_backward(
-            D_prev, acts + net.z_off[l - 1], acts + net.a_off[l - 1], n, n_in,
+            D_prev, deltas + net.t_off, acts + net.z_off[l - 1], acts + net.a_off[l - 1],
+            n, n_in,
             net.act[l - 1], <floating> net.act_param[l - 1],
             params + net.s_off[l - 1] if net.s_off[l - 1] >= 0 else NULL,
             G + net.s_off[l - 1] if net.s_off[l - 1] >= 0 else NULL,
@@ -892,12 +900,15 @@ def bias_activation_forward(floating[:, ::1] Z, const floating[::1] b,
 def activation_backward(floating[:, ::1] D, const floating[:, ::1] Z,
                         const floating[:, ::1] A, int act, double param=0,
                         const floating[::1] slopes=None, floating[::1] G_slopes=None,
-                        bint accumulate=False, int n_threads=1):
-    """D := D * f'(Z); for PReLU, G_slopes := sum_i D * min(Z, 0) (before the product)."""
+                        bint accumulate=False, int n_threads=1,
+                        const floating[:, ::1] dA=None):
+    """D := dA * f'(Z) (dA defaults to D: in place); for PReLU, G_slopes := sum_i dA *
+    min(Z, 0)."""
     cdef const floating* s = &slopes[0] if slopes is not None else NULL
     cdef floating* g = &G_slopes[0] if G_slopes is not None else NULL
+    cdef const floating* src = &dA[0, 0] if dA is not None else &D[0, 0]
     with nogil:
-        _activation_backward(&D[0, 0], &Z[0, 0], &A[0, 0], D.shape[0], D.shape[1],
+        _activation_backward(&D[0, 0], src, &Z[0, 0], &A[0, 0], D.shape[0], D.shape[1],
                              act, <floating> param, s, g, accumulate, n_threads)
 
 

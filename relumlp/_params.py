@@ -95,12 +95,15 @@ class NetworkLayout:
         a_off.append(0)
         o_off.append(0)
         d_off = _offsets([rows * w for w in self.units[1:]], 0)
+        # After the deltas: scratch for dL/dA of one hidden layer.
+        t_off = rows * sum(self.units[1:])
+        deltas_size = t_off + rows * max(self.units[1:-1], default=0)
         layout = np.concatenate(
-            [[self.n_layers, self.n_coefs, self.n_params], self.units, self.w_off,
+            [[self.n_layers, self.n_coefs, self.n_params, t_off], self.units, self.w_off,
              self.b_off, self.s_off, self.act_codes, z_off, a_off, o_off, d_off]
         ).astype(np.intp)
         layer_params = np.array(self.act_params + [0.0] + dropout + [0.0], dtype=np.float64)
-        return layout, layer_params, max(cur, 1), max(rows * sum(self.units[1:]), 1)
+        return layout, layer_params, max(cur, 1), max(deltas_size, 1)
 
     def views(self, flat):
         """Per-layer ``coefs``, ``intercepts`` and PReLU ``slopes`` views into ``flat``.
