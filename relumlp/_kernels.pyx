@@ -6,6 +6,7 @@
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport INFINITY
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from relumlp._blas cimport _gemm
@@ -509,6 +510,129 @@ cdef void _adam_update(
 
 
 # ---------------------------------------------------------------------------------------
+# The fused minibatch step: finalise the gradient, update parameters and optimizer state,
+# and measure the penalty of the new weights (the next batch's loss needs it), in one
+# pass over the flat buffer instead of four. Same arithmetic, in the same order, as the
+# separate kernels above.
+
+cdef enum:
+    _STEP_CHUNK = 4096     # fixed chunk: reduction order independent of thread count
+
+
+cdef struct Step:
+    int solver
+    double alpha, l1, sw_sum          # finalisation (skipped when finalize is False)
+    bint finalize
+    double lr, momentum               # sgd
+    bint nesterov
+    double lr_t, beta_1, beta_2, epsilon   # adam (lr_t: bias-corrected rate)
+
+
+cdef inline void _step_range(
+        floating* W, floating* G, floating* S1, floating* S2,
+        Py_ssize_t lo, Py_ssize_t hi, bint is_coef, const Step* st,
+        double* sq, double* ab) noexcept nogil:
+    """Step parameters [lo, hi); for weights, sq / ab get their new squares / |w|."""
+    cdef Py_ssize_t k
+    cdef floating g, w, v, m, alpha = <floating> st.alpha, l1 = <floating> st.l1
+    cdef floating sw_sum = <floating> st.sw_sum, lr = <floating> st.lr
+    cdef floating mom = <floating> st.momentum, lr_t = <floating> st.lr_t
+    cdef floating b1 = <floating> st.beta_1, b2 = <floating> st.beta_2
+    cdef floating omb1 = <floating> (1 - st.beta_1), omb2 = <floating> (1 - st.beta_2)
+    cdef floating eps = <floating> st.epsilon
+    # Locals, not st fields, so the compiler can hoist the branches and vectorise.
+    cdef bint finalize = st.finalize, adam = st.solver == ADAM, nesterov = st.nesterov
+    cdef bint use_l1 = l1 != 0
+    if finalize:
+        if is_coef and use_l1:
+            for k in range(lo, hi):
+                w = W[k]
+                G[k] = (G[k] + alpha * w + (l1 if w > 0 else (-l1 if w < 0 else 0))) / sw_sum
+        elif is_coef:
+            for k in range(lo, hi):
+                G[k] = (G[k] + alpha * W[k]) / sw_sum
+        else:
+            for k in range(lo, hi):
+                G[k] = G[k] / sw_sum
+    if adam:
+        for k in range(lo, hi):
+            g = G[k]
+            m = b1 * S1[k] + omb1 * g
+            v = b2 * S2[k] + omb2 * (g * g)
+            S1[k] = m
+            S2[k] = v
+            W[k] = W[k] + (-lr_t) * m / (_sqrt(v) + eps)
+    elif nesterov:
+        for k in range(lo, hi):
+            g = G[k]
+            v = mom * S1[k] - lr * g
+            S1[k] = v
+            W[k] = W[k] + (mom * v - lr * g)
+    else:
+        for k in range(lo, hi):
+            v = mom * S1[k] - lr * G[k]
+            S1[k] = v
+            W[k] = W[k] + v
+    if not is_coef:
+        return
+    sq[0] = _sum4(W, lo, hi, False)
+    ab[0] = _sum4(W, lo, hi, True) if use_l1 else 0
+
+
+cdef inline double _sum4(const floating* W, Py_ssize_t lo, Py_ssize_t hi,
+                         bint absolute) noexcept nogil:
+    """sum W[k]^2 (or |W[k]|) over [lo, hi) with four accumulators in a fixed order."""
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t k = lo
+    if absolute:
+        while k + 4 <= hi:
+            s0 += _fabs(W[k])
+            s1 += _fabs(W[k + 1])
+            s2 += _fabs(W[k + 2])
+            s3 += _fabs(W[k + 3])
+            k += 4
+        while k < hi:
+            s0 += _fabs(W[k])
+            k += 1
+    else:
+        while k + 4 <= hi:
+            s0 += <double> W[k] * W[k]
+            s1 += <double> W[k + 1] * W[k + 1]
+            s2 += <double> W[k + 2] * W[k + 2]
+            s3 += <double> W[k + 3] * W[k + 3]
+            k += 4
+        while k < hi:
+            s0 += <double> W[k] * W[k]
+            k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef double _fused_step(
+        floating* W,               # IN/OUT: flat parameters
+        floating* G,               # IN/OUT: raw sums (or final gradient if not finalize)
+        floating* S1, floating* S2,  # IN/OUT: optimizer state
+        Py_ssize_t n_coefs, Py_ssize_t n_params, const Step* st,
+        double* partials,          # scratch: 2 * (n_params // _STEP_CHUNK + 1)
+        double alpha, double l1, int n_threads) noexcept nogil:
+    """One optimizer step; returns 0.5 alpha ||W||^2 + l1 |W|_1 of the updated weights."""
+    cdef Py_ssize_t c, lo, hi, n_chunks = (n_params + _STEP_CHUNK - 1) // _STEP_CHUNK
+    cdef double penalty = 0, sq = 0, ab = 0
+    for c in prange(n_chunks, schedule="static", num_threads=_nt(n_params, n_threads)):
+        lo = c * _STEP_CHUNK
+        hi = min(lo + _STEP_CHUNK, n_params)
+        partials[2 * c] = 0
+        partials[2 * c + 1] = 0
+        if lo < n_coefs:
+            _step_range(W, G, S1, S2, lo, min(hi, n_coefs), True, st,
+                        &partials[2 * c], &partials[2 * c + 1])
+        if hi > n_coefs:
+            _step_range(W, G, S1, S2, max(lo, n_coefs), hi, False, st, &sq, &ab)
+    for c in range(n_chunks):
+        penalty += 0.5 * alpha * partials[2 * c] + l1 * partials[2 * c + 1]
+    return penalty
+
+
+# ---------------------------------------------------------------------------------------
 # Whole-network passes.
 
 cdef Net _read_layout(const Py_ssize_t[::1] layout, const double[::1] layer_params):
@@ -732,14 +856,31 @@ def sgd_epoch(
     cdef const floating* swp
     cdef floating* G = &grads[0]
     cdef floating* W = &params[0]
+    cdef Step st
+    cdef double penalty
+    cdef double* partials
     obj.loss = loss
     obj.alpha = alpha
     obj.l1 = l1
     obj.clip_eps = clip_eps
     obj.seed = dropout_seed
     obj.n_threads = n_threads
+    st.solver = solver
+    st.alpha = alpha
+    st.l1 = l1
+    st.lr = learning_rate
+    st.momentum = momentum
+    st.nesterov = nesterov
+    st.lr_t = learning_rate
+    st.beta_1 = beta_1
+    st.beta_2 = beta_2
+    st.epsilon = epsilon
     _set_input(&batch, X, X_data, X_indices, X_indptr, sparse)
+    partials = <double*> malloc(2 * (net.n_params // _STEP_CHUNK + 1) * sizeof(double))
+    if partials == NULL:
+        raise MemoryError()
     with nogil:
+        penalty = _penalty(&net, &obj, W)
         start = 0
         while start < n_samples:
             n_b = min(batch_size, n_samples - start)
@@ -768,24 +909,22 @@ def sgd_epoch(
                 sw_sum += swp[i]
             raw = _batch_raw_loss_gradient(&net, &batch, &obj, Yp, swp, W, &acts[0],
                                            &deltas[0], &out[0, 0], G, False)
-            acc += (_data_loss(raw, sw_sum, n_out, loss)
-                    + _penalty(&net, &obj, W) / sw_sum) * n_b
-            _finalize_gradient(G, W, net.n_coefs, net.n_params, <floating> alpha,
-                               <floating> l1, <floating> sw_sum, n_threads)
-            if max_grad_norm > 0:
+            acc += (_data_loss(raw, sw_sum, n_out, loss) + penalty / sw_sum) * n_b
+            st.sw_sum = sw_sum
+            st.finalize = max_grad_norm <= 0
+            if not st.finalize:
+                # Clipping needs the whole finalised gradient before any update.
+                _finalize_gradient(G, W, net.n_coefs, net.n_params, <floating> alpha,
+                                   <floating> l1, <floating> sw_sum, n_threads)
                 _clip_by_norm(G, net.n_params, max_grad_norm)
             if solver == ADAM:
                 t += 1
-                lr_t = learning_rate * _sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
-                _adam_update(W, G, &state_1[0], &state_2[0], net.n_params,
-                             <floating> lr_t, <floating> beta_1, <floating> beta_2,
-                             <floating> (1 - beta_1), <floating> (1 - beta_2),
-                             <floating> epsilon, n_threads)
-            else:
-                _sgd_update(W, G, &state_1[0], net.n_params, <floating> learning_rate,
-                            <floating> momentum, nesterov, n_threads)
+                st.lr_t = learning_rate * _sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+            penalty = _fused_step(W, G, &state_1[0], &state_2[0], net.n_coefs,
+                                  net.n_params, &st, partials, alpha, l1, n_threads)
             step += 1
             start += n_b
+        free(partials)
     return acc, t, step
 
 
