@@ -1,8 +1,12 @@
-"""How many OpenMP threads the kernels use.
+"""How many threads the kernels and the matrix products use.
 
 ``effective_n_threads()`` is called once per ``fit`` / ``predict`` and the result is
 passed down to every kernel. It describes relumlp's own build, not scikit-learn's.
+``blas_limit()`` caps BLAS at one thread while a fit's products are too small for a
+second thread to pay (threshold from benchmarks/thread_sweep.py, see RESULTS.md).
 """
+import contextlib
+
 from joblib import cpu_count
 
 from relumlp._kernels import omp_max_threads
@@ -33,7 +37,49 @@ def effective_n_threads():
     Honours ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits(user_api="openmp")``
     (both act through ``omp_get_max_threads()``) and the CPU quota of the process
     (``joblib.cpu_count``). Always 1 for a serial build.
+
+    BLAS and OpenMP must not fight: OpenBLAS's idle threads spin for a long time after
+    each product, so an OpenMP region that needs the same cores waits for the scheduler
+    to preempt them (measured: 12 ms instead of 15 µs for a 256 x 256 relu). So the
+    elementwise kernels use OpenMP only while the BLAS that relumlp calls runs on one
+    thread (small fits, or ``threadpool_limits(1, user_api="blas")``); otherwise the
+    matrix products get the cores and the elementwise passes run on the calling thread.
     """
     if not _openmp_enabled():
         return 1
-    return max(1, min(omp_max_threads(), cpu_count()))
+    n_threads = max(1, min(omp_max_threads(), cpu_count()))
+    if n_threads > 1 and _blas_threads() > 1:
+        return 1
+    return n_threads
+
+
+def _get_controller():
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller
+
+
+def _blas_threads():
+    """Threads of the BLAS libraries loaded in the process (the largest)."""
+    libs = _get_controller().select(user_api="blas").lib_controllers
+    return max((lib.num_threads for lib in libs), default=1)
+
+
+# A layer product (forward, weight gradient, input gradient) of fewer flops than this
+# per minibatch runs faster on one BLAS thread than on two: measured with
+# benchmarks/thread_sweep.py (RESULTS.md). One thread also keeps small fits from
+# collapsing when another process holds the other core.
+BLAS_PARALLEL_FLOPS = 2 * 256 * 256 * 256
+
+_controller = None
+
+
+def blas_limit(layout, batch_size):
+    """Context manager: one BLAS thread if every per-batch product is small."""
+    largest = max(2 * batch_size * i * o for i, o in layout.coef_shapes)
+    if largest >= BLAS_PARALLEL_FLOPS:
+        return contextlib.nullcontext()
+    return _get_controller().limit(limits=1, user_api="blas")

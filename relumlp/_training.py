@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from relumlp import _kernels
 from relumlp._activations import loss_code
-from relumlp._threads import effective_n_threads
+from relumlp._threads import blas_limit, effective_n_threads
 
 # Rows per chunk in the full-batch (lbfgs) and prediction passes: bounds the workspace.
 CHUNK_ROWS = 4096
@@ -177,7 +177,7 @@ class Trainer:
         self.step = 0
         self.clip_eps = float(np.finfo(self.dtype).eps)
         self.grads = np.zeros(layout.n_params, dtype=self.dtype)
-        self.n_threads = effective_n_threads()
+        self.n_threads = None   # set per call, inside the caller's BLAS limits
         self._batch_rows = None
 
     def _allocate(self, batch_size):
@@ -198,6 +198,7 @@ class Trainer:
     def epoch(self, optimizer, idx, batch_size):
         """One pass over the rows ``idx`` (in that order); returns the summed loss."""
         self._allocate(batch_size)
+        self.n_threads = effective_n_threads()
         contiguous = idx.size == 0 or (
             idx[0] == 0 and idx[-1] == idx.size - 1 and np.all(np.diff(idx) == 1)
         )
@@ -222,6 +223,7 @@ class Trainer:
         """
         n = self.Y.shape[0]
         self._allocate(max(1, min(n, CHUNK_ROWS)))
+        self.n_threads = effective_n_threads()
         loss = _kernels.loss_gradient(
             self.flat if flat is None else flat, self.grads, *self.X[:4], self.Y,
             self.sw, self.layout_arr, self.layer_params, self.acts, self.deltas, self.out,
@@ -266,45 +268,48 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental):
             )
         batch_size = int(np.clip(est.batch_size, 1, n_samples))
 
-    from sklearn.utils import shuffle as sk_shuffle
+    with blas_limit(trainer.layout, batch_size):
+        try:
+            est.n_iter_ = 0
+            for _ in range(est.max_iter):
+                if est.shuffle:
+                    # sklearn.utils.shuffle's draws (an arange shuffled in place), without
+                    # its validation overhead.
+                    perm = np.arange(n_samples, dtype=np.intp)
+                    est._random_state.shuffle(perm)
+                    sample_idx = sample_idx[perm]
+                accumulated = trainer.epoch(optimizer, train_idx[sample_idx], batch_size)
+                est.n_iter_ += 1
+                est.loss_ = trainer.dtype.type(accumulated / n_samples)
+                est.t_ += n_samples
+                est.loss_curve_.append(est.loss_)
+                if est.verbose:
+                    print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
 
-    try:
-        est.n_iter_ = 0
-        for _ in range(est.max_iter):
-            if est.shuffle:
-                sample_idx = sk_shuffle(sample_idx, random_state=est._random_state)
-            accumulated = trainer.epoch(optimizer, train_idx[sample_idx], batch_size)
-            est.n_iter_ += 1
-            est.loss_ = trainer.dtype.type(accumulated / n_samples)
-            est.t_ += n_samples
-            est.loss_curve_.append(est.loss_)
-            if est.verbose:
-                print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
+                _update_no_improvement_count(est, trainer, early_stopping, X_val, y_val, sw_val)
+                optimizer.iteration_ends(est.t_)
 
-            _update_no_improvement_count(est, trainer, early_stopping, X_val, y_val, sw_val)
-            optimizer.iteration_ends(est.t_)
+                if est._no_improvement_count > est.n_iter_no_change:
+                    if early_stopping:
+                        msg = ("Validation score did not improve more than tol=%f for %d "
+                               "consecutive epochs." % (est.tol, est.n_iter_no_change))
+                    else:
+                        msg = ("Training loss did not improve more than tol=%f for %d "
+                               "consecutive epochs." % (est.tol, est.n_iter_no_change))
+                    if optimizer.trigger_stopping(msg, est.verbose):
+                        break
+                    est._no_improvement_count = 0
 
-            if est._no_improvement_count > est.n_iter_no_change:
-                if early_stopping:
-                    msg = ("Validation score did not improve more than tol=%f for %d "
-                           "consecutive epochs." % (est.tol, est.n_iter_no_change))
-                else:
-                    msg = ("Training loss did not improve more than tol=%f for %d "
-                           "consecutive epochs." % (est.tol, est.n_iter_no_change))
-                if optimizer.trigger_stopping(msg, est.verbose):
+                if incremental:
                     break
-                est._no_improvement_count = 0
-
-            if incremental:
-                break
-            if est.n_iter_ == est.max_iter:
-                warnings.warn(
-                    "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                    "optimization hasn't converged yet." % est.max_iter,
-                    ConvergenceWarning,
-                )
-    except KeyboardInterrupt:
-        warnings.warn("Training interrupted by user.")
+                if est.n_iter_ == est.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                        "optimization hasn't converged yet." % est.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
 
     if early_stopping:
         trainer.flat[...] = est._best_params

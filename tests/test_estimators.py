@@ -201,7 +201,9 @@ def test_bit_identical_across_thread_counts(solver, sparse):
     assert 200 * 300 >= MIN_PARALLEL_SIZE
     fits = {}
     for n_threads in (1, 2):
-        with threadpool_limits(n_threads, user_api="openmp"):
+        # With BLAS on one thread, the elementwise kernels take the OpenMP threads.
+        with threadpool_limits(n_threads, user_api="openmp"), \
+                threadpool_limits(1, user_api="blas"):
             assert effective_n_threads() == (n_threads if openmp_enabled() else 1)
             est = ReLUMLPClassifier(**params).fit(X, y)
             fits[n_threads] = (est, est.predict_proba(X))
@@ -678,3 +680,14 @@ def test_not_fitted_and_feature_count(est_cls):
     assert est.n_features_in_ == X.shape[1]
     with pytest.raises(ValueError, match="features"):
         est.predict(X[:, :-1])
+
+
+def test_openmp_yields_to_multithreaded_blas():
+    """While the BLAS relumlp calls has several threads, the elementwise kernels stay on
+    the calling thread (two spinning thread pools on the same cores collapse)."""
+    with threadpool_limits(2, user_api="openmp"), threadpool_limits(2, user_api="blas"):
+        assert effective_n_threads() == 1
+    from joblib import cpu_count
+
+    with threadpool_limits(2, user_api="openmp"), threadpool_limits(1, user_api="blas"):
+        assert effective_n_threads() == (min(2, cpu_count()) if openmp_enabled() else 1)

@@ -1,0 +1,109 @@
+"""Sweep that sets relumlp's thread policy: where do 2 threads start to pay?
+
+1. Elementwise kernels (fused bias + relu forward, relu backward, the fused Adam step)
+   at sizes around ``MIN_PARALLEL_SIZE``, with 1 and 2 OpenMP threads.
+2. Matrix products through relumlp's ``_gemm`` (scipy's BLAS) for the three products of
+   a layer (forward, weight gradient, input gradient) at minibatch shapes, with 1 and 2
+   BLAS threads.
+
+Prints Markdown tables of median times (µs) and the 1-thread / 2-thread ratio.
+Run: python benchmarks/thread_sweep.py [--repeats 7]
+"""
+import argparse
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from relumlp import _kernels
+from relumlp._kernels import Activation
+
+
+def _median_time(fn, repeats, inner):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - start) / inner)
+    return float(np.median(times))
+
+
+def elementwise(repeats):
+    print("\n## Elementwise kernels, float32 (µs per call)\n")
+    print("| elements | kernel | 1 thread | 2 threads | 1t / 2t |")
+    print("|---|---|---|---|---|")
+    rng = np.random.default_rng(0)
+    for size in [4_096, 16_384, 32_768, 65_536, 131_072, 262_144, 1_048_576]:
+        m = 256
+        n = size // m
+        Z = rng.normal(size=(n, m)).astype(np.float32)
+        b = rng.normal(size=m).astype(np.float32)
+        A = np.empty_like(Z)
+        D = rng.normal(size=(n, m)).astype(np.float32)
+        out = np.empty_like(D)
+        W, G = rng.normal(size=(2, size)).astype(np.float32)
+        M, V = np.zeros(size, np.float32), np.ones(size, np.float32)
+        inner = max(1, 2_000_000 // size)
+        cases = {
+            "bias+relu forward": lambda nt: _kernels.bias_activation_forward(
+                Z, b, A, Activation.RELU, n_threads=nt),
+            "relu backward": lambda nt: _kernels.activation_backward(
+                out, A, A, Activation.RELU, n_threads=nt, dA=D),
+            "adam update": lambda nt: _kernels.adam_update(
+                W, G, M, V, 1e-3, 0.9, 0.999, 1e-8, nt),
+        }
+        for name, fn in cases.items():
+            t1 = _median_time(lambda: fn(1), repeats, inner) * 1e6
+            t2 = _median_time(lambda: fn(2), repeats, inner) * 1e6
+            print(f"| {size} | {name} | {t1:.1f} | {t2:.1f} | {t1 / t2:.2f} |")
+
+
+def products(repeats):
+    print("\n## Layer products through _gemm, float32 and float64 (µs per layer, "
+          "forward + weight gradient + input gradient)\n")
+    print("| batch x n_in x n_out | dtype | 1 BLAS thread | 2 BLAS threads | 1t / 2t |")
+    print("|---|---|---|---|---|")
+    rng = np.random.default_rng(1)
+    shapes = [(32, 32, 64), (32, 64, 64), (200, 64, 100), (200, 100, 128), (256, 784, 256),
+              (256, 256, 128), (512, 1024, 2048), (512, 2048, 2048)]
+    for batch, n_in, n_out in shapes:
+        for dtype in (np.float32, np.float64):
+            A = rng.normal(size=(batch, n_in)).astype(dtype)
+            W = rng.normal(size=(n_in, n_out)).astype(dtype)
+            Z = np.empty((batch, n_out), dtype)
+            D = rng.normal(size=(batch, n_out)).astype(dtype)
+            G = np.empty((n_in, n_out), dtype)
+            dA = np.empty((batch, n_in), dtype)
+
+            def layer():
+                _kernels.gemm(False, False, 1.0, A, W, 0.0, Z)
+                _kernels.gemm(True, False, 1.0, A, D, 0.0, G)
+                _kernels.gemm(False, True, 1.0, D, W, 0.0, dA)
+
+            inner = max(1, int(3e8 // (6 * batch * n_in * n_out)))
+            res = []
+            for nt in (1, 2):
+                with threadpool_limits(nt, user_api="blas"):
+                    res.append(_median_time(layer, repeats, inner) * 1e6)
+            print(f"| {batch} x {n_in} x {n_out} | {np.dtype(dtype).name} | {res[0]:.1f} | "
+                  f"{res[1]:.1f} | {res[0] / res[1]:.2f} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    print(f"# Thread sweep ({time.strftime('%Y-%m-%d %H:%M')}), "
+          f"MIN_PARALLEL_SIZE={_kernels.MIN_PARALLEL_SIZE}, "
+          f"OpenMP build={_kernels.openmp_enabled()}")
+    for info in threadpool_info():
+        print(f"- {info['internal_api']} {info.get('version')} "
+              f"{info['filepath'].split('/')[-1]} threads={info['num_threads']} "
+              f"arch={info.get('architecture')}")
+    elementwise(args.repeats)
+    products(args.repeats)
+
+
+if __name__ == "__main__":
+    main()
