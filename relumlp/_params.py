@@ -78,6 +78,13 @@ class NetworkLayout:
         acts_size, deltas_size : int
             Elements needed by the activation and delta workspaces.
         """
+        key = (rows, training)
+        cache = self.__dict__.setdefault("_layout_cache", {})
+        if key not in cache:
+            cache[key] = self._layout_array(rows, training)
+        return cache[key]
+
+    def _layout_array(self, rows, training):
         z_off, a_off, o_off, d_off = [], [], [], []
         dropout = self.dropout if training else [0.0] * len(self.dropout)
         cur = 0

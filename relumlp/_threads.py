@@ -47,10 +47,21 @@ def effective_n_threads():
     """
     if not _openmp_enabled():
         return 1
-    n_threads = max(1, min(omp_max_threads(), cpu_count()))
+    n_threads = max(1, min(omp_max_threads(), _cpu_count()))
     if n_threads > 1 and _blas_threads() > 1:
         return 1
     return n_threads
+
+
+_cpus = None
+
+
+def _cpu_count():
+    """joblib.cpu_count(), cached: it reads the cgroup quota files on every call."""
+    global _cpus
+    if _cpus is None:
+        _cpus = cpu_count()
+    return _cpus
 
 
 def _get_controller():
