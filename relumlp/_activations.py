@@ -20,15 +20,15 @@ HIDDEN_ACTIVATIONS = {
     "identity": HiddenActivation(Activation.IDENTITY, False, "", "glorot_uniform"),
     "logistic": HiddenActivation(Activation.LOGISTIC, False, "", "glorot_uniform"),
     "tanh": HiddenActivation(Activation.TANH, False, "", "glorot_uniform"),
-    "relu": HiddenActivation(Activation.RELU, False, "", "he_normal"),
-    "leaky_relu": HiddenActivation(Activation.LEAKY_RELU, False, "negative_slope", "he_normal"),
-    "prelu": HiddenActivation(Activation.PRELU, True, "negative_slope", "he_normal"),
-    "elu": HiddenActivation(Activation.ELU, False, "elu_alpha", "he_normal"),
+    "relu": HiddenActivation(Activation.RELU, False, "", "he_uniform"),
+    "leaky_relu": HiddenActivation(Activation.LEAKY_RELU, False, "negative_slope", "he_uniform"),
+    "prelu": HiddenActivation(Activation.PRELU, True, "negative_slope", "he_uniform"),
+    "elu": HiddenActivation(Activation.ELU, False, "elu_alpha", "he_uniform"),
     "selu": HiddenActivation(Activation.SELU, False, "", "lecun_normal"),
-    "gelu": HiddenActivation(Activation.GELU, True, "", "he_normal"),
-    "silu": HiddenActivation(Activation.SILU, True, "", "he_normal"),
-    "swish": HiddenActivation(Activation.SILU, True, "", "he_normal"),
-    "softplus": HiddenActivation(Activation.SOFTPLUS, True, "", "he_normal"),
+    "gelu": HiddenActivation(Activation.GELU, True, "", "he_uniform"),
+    "silu": HiddenActivation(Activation.SILU, True, "", "he_uniform"),
+    "swish": HiddenActivation(Activation.SILU, True, "", "he_uniform"),
+    "softplus": HiddenActivation(Activation.SOFTPLUS, True, "", "he_uniform"),
 }
 
 OUTPUT_ACTIVATIONS = {

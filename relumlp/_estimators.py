@@ -391,7 +391,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
     weight_init : {'auto', 'sklearn', 'he_uniform', 'he_normal', 'glorot_uniform', \
             'glorot_normal', 'lecun_normal'}, default='auto'
         Weight initialisation. 'auto' chooses per layer from the activation the
-        weights feed: He normal for the ReLU family (with the gain of the leak for
+        weights feed: He uniform for the ReLU family (with the gain of the leak for
         leaky_relu / prelu), Glorot uniform for tanh, logistic, identity and the output
         layer, LeCun normal for selu; intercepts start at 0. 'sklearn' reproduces
         scikit-learn's initialisation and random draws exactly, so that the same
@@ -765,7 +765,7 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
     weight_init : {'auto', 'sklearn', 'he_uniform', 'he_normal', 'glorot_uniform', \
             'glorot_normal', 'lecun_normal'}, default='auto'
         Weight initialisation. 'auto' chooses per layer from the activation the
-        weights feed: He normal for the ReLU family (with the gain of the leak for
+        weights feed: He uniform for the ReLU family (with the gain of the leak for
         leaky_relu / prelu), Glorot uniform for tanh, logistic, identity and the output
         layer, LeCun normal for selu; intercepts start at 0. 'sklearn' reproduces
         scikit-learn's initialisation and random draws exactly, so that the same
