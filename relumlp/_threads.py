@@ -83,7 +83,7 @@ def _blas_threads():
 # per minibatch runs faster on one BLAS thread than on two: measured with
 # benchmarks/thread_sweep.py (RESULTS.md). One thread also keeps small fits from
 # collapsing when another process holds the other core.
-BLAS_PARALLEL_FLOPS = 2 * 256 * 256 * 256
+BLAS_PARALLEL_FLOPS = 4_000_000
 
 _controller = None
 
