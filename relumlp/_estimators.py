@@ -30,6 +30,12 @@ from relumlp._params import NetworkLayout, init_params
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 
+def _check_fitted(est):
+    """check_is_fitted, without its generic attribute scan once coefs_ exists."""
+    if "coefs_" not in est.__dict__:
+        check_is_fitted(est)
+
+
 class _BaseReLUMLP(BaseEstimator):
     """Shared machinery of the two estimators. Not for direct use."""
 
@@ -215,6 +221,8 @@ class _BaseReLUMLP(BaseEstimator):
         self._layout_ = layout
         self._flat = flat
         self.coefs_, self.intercepts_, self.prelu_slopes_ = layout.views(flat)
+        self._views = tuple(self.coefs_ + self.intercepts_
+                            + [v for v in self.prelu_slopes_ if v is not None])
 
     def _sample_weight(self, sample_weight, X, y_labels, incremental):
         if sample_weight is None:
@@ -294,6 +302,10 @@ class _BaseReLUMLP(BaseEstimator):
         if flat is not None and flat.size == layout.n_params:
             ours = self.coefs_ + self.intercepts_ + [
                 s for s in getattr(self, "prelu_slopes_", []) if s is not None]
+            # Fast path: the very view objects _set_flat handed out.
+            given = getattr(self, "_views", ())
+            if len(given) == len(ours) and all(a is b for a, b in zip(ours, given)):
+                return flat
             views = [v for part in layout.views(flat) for v in part if v is not None]
             if len(ours) == len(views) and all(
                 a.shape == b.shape and a.dtype == b.dtype
@@ -610,7 +622,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
-        check_is_fitted(self)
+        _check_fitted(self)
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
@@ -683,7 +695,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         y_prob : ndarray of shape (n_samples, n_classes)
             Probability of each class, ordered as in ``classes_``, in the model's dtype.
         """
-        check_is_fitted(self)
+        _check_fitted(self)
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
@@ -950,7 +962,7 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values, in the model's dtype.
         """
-        check_is_fitted(self)
+        _check_fitted(self)
         return self._predict(X)
 
     def _predict(self, X, check_input=True):

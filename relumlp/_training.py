@@ -19,6 +19,10 @@ from relumlp._threads import blas_limit, effective_n_threads
 # Rows per chunk in the full-batch (lbfgs) and prediction passes: bounds the workspace.
 CHUNK_ROWS = 4096
 
+# The float and double specialisations of the forward kernel, picked once: Cython's
+# fused-type dispatch costs more than predicting one row.
+_FORWARD = {np.float32: _kernels.forward["float"], np.float64: _kernels.forward["double"]}
+
 
 def as_kernel_input(X, dtype):
     """Return ``(dense, data, indices, indptr, sparse)`` as the kernels take X.
@@ -51,9 +55,13 @@ def forward(layout, flat, X, n_threads=None):
     layout_arr, layer_params, acts_size, _ = layout.layout_array(chunk, training=False)
     acts = np.empty(acts_size, dtype=dtype)
     out = np.empty((n_samples, layout.n_outputs), dtype=dtype)
+    if n_threads is None:
+        # Below the parallel size no kernel uses a second thread: skip the query.
+        small = chunk * max(layout.units) < _kernels.MIN_PARALLEL_SIZE
+        n_threads = 1 if small else effective_n_threads()
     if n_samples:
-        _kernels.forward(flat, *arr[:4], layout_arr, layer_params, acts, out, arr[4],
-                         chunk, effective_n_threads() if n_threads is None else n_threads)
+        _FORWARD[dtype.type](flat, *arr[:4], layout_arr, layer_params, acts, out, arr[4],
+                             chunk, n_threads)
     return out
 
 
