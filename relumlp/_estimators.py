@@ -179,7 +179,7 @@ class _BaseReLUMLP(BaseEstimator):
         seed = self._random_state.randint(2**31 - 1) if any(layout.dropout) else 0
         trainer = _training.Trainer(layout, flat, X, y, sw, self.loss, self.alpha,
                                     self.alpha_l1, self.max_grad_norm, seed)
-        trainer.step = self._dropout_step
+        trainer.step = getattr(self, "_dropout_step", 0)
         if self.solver in _STOCHASTIC_SOLVERS:
             _training.fit_stochastic(self, trainer, X, y, sample_weight, incremental)
         else:
@@ -250,6 +250,24 @@ class _BaseReLUMLP(BaseEstimator):
             The fitted estimator.
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight=None, *buffers):
+        """Full-batch loss and gradient at a packed parameter vector.
+
+        scikit-learn's private signature (its gradient tests call it; the trailing
+        workspace arguments are accepted and ignored). ``y`` is in the network's output
+        encoding (one-hot / indicator for classifiers).
+        """
+        layout = self._current_layout()
+        dtype = self.coefs_[0].dtype
+        flat = np.ascontiguousarray(packed_coef_inter, dtype=dtype)
+        y = np.asarray(y, dtype=dtype)
+        y = y.reshape(-1, 1) if y.ndim == 1 else y
+        sw = np.ones(y.shape[0], dtype) if sample_weight is None else sample_weight
+        trainer = _training.Trainer(layout, flat.copy(), X, y, sw, self.loss, self.alpha,
+                                    self.alpha_l1)
+        loss, grad = trainer.loss_gradient()
+        return loss, grad.copy()
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:

@@ -326,7 +326,9 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental):
 def _validation_split(est, y, n_samples):
     from sklearn.model_selection import train_test_split
 
-    stratify = y if (est._is_classifier and est.n_outputs_ == 1) else None
+    # Stratify on the binarised target as bools, like scikit-learn (its error messages
+    # then name the classes the same way).
+    stratify = y.astype(bool) if (est._is_classifier and est.n_outputs_ == 1) else None
     train_idx, val_idx = train_test_split(
         np.arange(n_samples, dtype=np.intp), random_state=est._random_state,
         test_size=est.validation_fraction, stratify=stratify,

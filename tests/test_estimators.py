@@ -691,3 +691,64 @@ def test_openmp_yields_to_multithreaded_blas():
 
     with threadpool_limits(2, user_api="openmp"), threadpool_limits(1, user_api="blas"):
         assert effective_n_threads() == (min(2, cpu_count()) if openmp_enabled() else 1)
+
+
+def test_private_lbfgs_objective_matches_finite_differences():
+    """scikit-learn's gradient tests call the private _loss_grad_lbfgs; it is offered
+    with the same signature and returns the objective's exact gradient."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(12, 4)
+    y = np.arange(12) % 3
+    clf = ReLUMLPClassifier(hidden_layer_sizes=5, activation="tanh", solver="lbfgs",
+                            max_iter=1, alpha=1e-3, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    Y = np.eye(3)[y]
+    theta = np.hstack([c.ravel() for c in clf.coefs_ + clf.intercepts_])
+    value, grad = clf._loss_grad_lbfgs(theta, X, Y, None, [], [], [], [])
+    assert np.isfinite(value)
+    eps = 1e-6
+    numeric = np.array([
+        (clf._loss_grad_lbfgs(theta + eps * e, X, Y)[0]
+         - clf._loss_grad_lbfgs(theta - eps * e, X, Y)[0]) / (2 * eps)
+        for e in np.eye(theta.size)
+    ])
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_partial_fit_from_hand_set_weights():
+    """Setting coefs_ / intercepts_ by hand on an unfitted model and calling partial_fit
+    continues from them (a pattern of scikit-learn's own tests)."""
+    X = np.array([[0.6, 0.8, 0.7]])
+    y = np.array([0])
+    clf = ReLUMLPClassifier(hidden_layer_sizes=2, activation="logistic", solver="sgd",
+                            learning_rate_init=0.1, alpha=0.1, momentum=0, max_iter=1,
+                            random_state=1)
+    W0 = np.array([[0.1, 0.2], [0.3, 0.1], [0.5, 0.0]])
+    W1 = np.array([[0.1], [0.2]])
+    clf.coefs_ = [W0.copy(), W1.copy()]
+    clf.intercepts_ = [np.array([0.1, 0.1]), np.array([1.0])]
+    clf.n_outputs_ = 1
+    clf.n_features_in_ = 3
+    clf.n_layers_ = 3
+    clf.out_activation_ = "logistic"
+    clf.n_iter_ = 0
+    clf.t_ = 0
+    clf.best_loss_ = np.inf
+    clf.loss_curve_ = []
+    clf._no_improvement_count = 0
+    clf.partial_fit(X, y, classes=[0, 1])
+    # One SGD step from the given weights, computed by hand with NumPy.
+    h = 1 / (1 + np.exp(-(X @ W0 + 0.1)))
+    p = 1 / (1 + np.exp(-(h @ W1 + 1.0)))
+    d1 = p - 0
+    d0 = d1 @ W1.T * h * (1 - h)
+    np.testing.assert_allclose(clf.coefs_[1], W1 - 0.1 * (h.T @ d1 + 0.1 * W1), rtol=1e-12)
+    np.testing.assert_allclose(clf.coefs_[0], W0 - 0.1 * (X.T @ d0 + 0.1 * W0), rtol=1e-12)
+
+
+def test_early_stopping_split_is_stratified():
+    X = [[1, 2], [2, 3], [3, 4], [4, 5]]
+    with pytest.raises(ValueError, match=r"least populated class.*\['True'\]"):
+        ReLUMLPClassifier(early_stopping=True).fit(X, [0, 0, 0, 1])
