@@ -296,8 +296,9 @@ cdef double _loss_sum(
         const floating* P,         # IN: (n, m) output activations
         const floating* Y,         # IN: (n, m) targets
         const floating* sw,        # IN: (n,) sample weights
-        Py_ssize_t n, Py_ssize_t m, Py_ssize_t loss, double eps) noexcept nogil:
-    """sum_i sw_i * sum_k l(y_ik, p_ik), accumulated in double."""
+        Py_ssize_t n, Py_ssize_t m, Py_ssize_t loss, double eps,
+        double* rows=NULL) noexcept nogil:
+    """sum_i sw_i * sum_k l(y_ik, p_ik), accumulated in double (rows[i] gets each term)."""
     cdef Py_ssize_t i, j
     cdef double total = 0, row, p, y, d
     for i in range(n):
@@ -320,6 +321,8 @@ cdef double _loss_sum(
                 if loss == BINARY_LOG_LOSS and y != 1:
                     row -= (1 - y) * _log(1 - p)
         total += sw[i] * row
+        if rows != NULL:
+            rows[i] = sw[i] * row
     return total
 
 
@@ -414,17 +417,19 @@ cdef void _csr_t_matmul(
 
 
 cdef void _column_sum(
-        const floating* D,         # IN: (n, m)
+        const floating* D,         # IN: (n, m), row stride ld
         floating* out,             # IN/OUT: (m,)
-        Py_ssize_t n, Py_ssize_t m, bint accumulate) noexcept nogil:
+        Py_ssize_t n, Py_ssize_t m, bint accumulate, Py_ssize_t ld=-1) noexcept nogil:
     """out := D.sum(axis=0) (+ out if accumulate), rows added in order."""
     cdef Py_ssize_t i, j
+    if ld < 0:
+        ld = m
     if not accumulate:
         for j in range(m):
             out[j] = 0
     for i in range(n):
         for j in range(m):
-            out[j] = out[j] + D[i * m + j]
+            out[j] = out[j] + D[i * ld + j]
 
 
 cdef void _finalize_gradient(
@@ -669,6 +674,7 @@ cdef struct Batch:
     Py_ssize_t row0
     u64 stream                 # dropout stream of this batch (layer l uses stream * L + l)
     Py_ssize_t mask_row0       # dropout row offset (global row in chunked passes)
+    Py_ssize_t row_off         # this call handles rows [row_off, row_off + n) of the batch
 
 
 cdef struct Objective:
@@ -686,53 +692,89 @@ cdef void _forward(
         floating* acts,            # OUT: Z_l / A_l / dropped outputs of the hidden layers
         floating* out,             # OUT: (n, n_outputs) output activations
         u64 seed, int n_threads) noexcept nogil:
-    """Forward pass of one batch through every layer."""
-    cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out
+    """Forward pass of rows [row_off, row_off + n) of a batch through every layer."""
+    cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out, r = batch.row_off
     cdef const floating* inp
     cdef const floating* slopes
     cdef floating* Z
     for l in range(L):
         n_in = net.units[l]
         n_out = net.units[l + 1]
-        Z = out if l == L - 1 else acts + net.z_off[l]
+        Z = (out if l == L - 1 else acts + net.z_off[l]) + r * n_out
         if l == 0 and batch.X == NULL:
             _csr_matmul(<const floating*> batch.data, batch.indices, batch.indptr,
-                        batch.rows, batch.row0, params + net.w_off[0], Z, n, n_out,
-                        n_threads)
+                        batch.rows + r if batch.rows != NULL else NULL, batch.row0 + r,
+                        params + net.w_off[0], Z, n, n_out, n_threads)
         else:
             if l == 0:
-                inp = <const floating*> batch.X
+                inp = <const floating*> batch.X + r * n_in
             else:
-                inp = acts + net.o_off[l - 1]
+                inp = acts + net.o_off[l - 1] + r * n_in
             _gemm(False, False, n, n_out, n_in, <floating> 1, inp, n_in,
                   params + net.w_off[l], n_out, <floating> 0, Z, n_out)
         if l == L - 1:
             _bias_output_forward(Z, params + net.b_off[l], n, n_out, net.act[l], n_threads)
             continue
         slopes = params + net.s_off[l] if net.s_off[l] >= 0 else NULL
-        _bias_activation_forward(Z, params + net.b_off[l], acts + net.a_off[l], n, n_out,
-                                 net.act[l], <floating> net.act_param[l], slopes, n_threads)
+        _bias_activation_forward(Z, params + net.b_off[l], acts + net.a_off[l] + r * n_out,
+                                 n, n_out, net.act[l], <floating> net.act_param[l], slopes,
+                                 n_threads)
         if net.dropout[l] > 0:
-            _dropout(acts + net.o_off[l], acts + net.a_off[l], n, n_out, net.dropout[l],
-                     seed, batch.stream * L + l, batch.mask_row0, n_threads)
+            _dropout(acts + net.o_off[l] + r * n_out, acts + net.a_off[l] + r * n_out, n,
+                     n_out, net.dropout[l], seed, batch.stream * L + l,
+                     batch.mask_row0 + r, n_threads)
 
 
-cdef void _backward(
+cdef void _backward_deltas(
         const Net* net, const Batch* batch,
         const floating* params,    # IN
         const floating* acts,      # IN: from _forward
-        floating* deltas,          # IN/OUT: output delta in the last slot on entry
-        floating* G,               # OUT (or IN/OUT if accumulate): raw gradient sums
+        floating* deltas,          # IN/OUT: output delta of the batch's rows on entry
+        floating* G,               # OUT (IN/OUT if accumulate): PReLU slope sums only
         bint accumulate, u64 seed, int n_threads) noexcept nogil:
-    """Back-propagate the output delta; G gets A_l.T @ dZ_l, dZ_l.sum(0) and the PReLU
-    slope sums per layer."""
-    cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out
-    cdef const floating* inp
-    cdef floating* D
+    """dZ_l of every hidden layer for rows [row_off, row_off + n) of the batch."""
+    cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out, r = batch.row_off
     cdef floating* D_prev
+    cdef floating* T
+    for l in range(L - 1, 0, -1):
+        n_in = net.units[l]
+        n_out = net.units[l + 1]
+        # dL/dA of the layer below goes to scratch, then dZ = dA * f' into its slot.
+        D_prev = deltas + net.d_off[l - 1] + r * n_in
+        T = deltas + net.t_off + r * n_in
+        _gemm(False, True, n, n_in, n_out, <floating> 1, deltas + net.d_off[l] + r * n_out,
+              n_out, params + net.w_off[l], n_out, <floating> 0, T, n_in)
+        if net.dropout[l - 1] > 0:
+            _dropout(T, T, n, n_in, net.dropout[l - 1], seed, batch.stream * L + l - 1,
+                     batch.mask_row0 + r, n_threads)
+        _activation_backward(
+            D_prev, T, acts + net.z_off[l - 1] + r * n_in,
+            acts + net.a_off[l - 1] + r * n_in, n, n_in,
+            net.act[l - 1], <floating> net.act_param[l - 1],
+            params + net.s_off[l - 1] if net.s_off[l - 1] >= 0 else NULL,
+            G + net.s_off[l - 1] if net.s_off[l - 1] >= 0 else NULL,
+            accumulate, n_threads)
+
+
+cdef void _backward_grads(
+        const Net* net, const Batch* batch,
+        const floating* acts,      # IN: from _forward
+        const floating* deltas,    # IN: from _backward_deltas, every row of the batch
+        floating* G,               # OUT (or IN/OUT if accumulate): raw gradient sums
+        Py_ssize_t part, Py_ssize_t n_parts, bint accumulate,
+        int n_threads) noexcept nogil:
+    """Weight and intercept gradient sums A_l.T @ dZ_l, dZ_l.sum(0), for the columns of
+    part `part` of `n_parts` (threads own disjoint columns: no reduction across them)."""
+    cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out, c0, c1
+    cdef const floating* inp
+    cdef const floating* D
     for l in range(L - 1, -1, -1):
         n_in = net.units[l]
         n_out = net.units[l + 1]
+        c0 = n_out * part // n_parts
+        c1 = n_out * (part + 1) // n_parts
+        if c1 <= c0:
+            continue
         D = deltas + net.d_off[l]
         if l == 0 and batch.X == NULL:
             _csr_t_matmul(<const floating*> batch.data, batch.indices, batch.indptr,
@@ -743,25 +785,18 @@ cdef void _backward(
                 inp = <const floating*> batch.X
             else:
                 inp = acts + net.o_off[l - 1]
-            _gemm(True, False, n_in, n_out, n, <floating> 1, inp, n_in, D, n_out,
-                  <floating> (1 if accumulate else 0), G + net.w_off[l], n_out)
-        _column_sum(D, G + net.b_off[l], n, n_out, accumulate)
-        if l == 0:
-            continue
-        # dL/dA of the layer below goes to scratch, then dZ = dA * f' into its slot.
-        D_prev = deltas + net.d_off[l - 1]
-        _gemm(False, True, n, n_in, n_out, <floating> 1, D, n_out, params + net.w_off[l],
-              n_out, <floating> 0, deltas + net.t_off, n_in)
-        if net.dropout[l - 1] > 0:
-            _dropout(deltas + net.t_off, deltas + net.t_off, n, n_in, net.dropout[l - 1],
-                     seed, batch.stream * L + l - 1, batch.mask_row0, n_threads)
-        _activation_backward(
-            D_prev, deltas + net.t_off, acts + net.z_off[l - 1], acts + net.a_off[l - 1],
-            n, n_in,
-            net.act[l - 1], <floating> net.act_param[l - 1],
-            params + net.s_off[l - 1] if net.s_off[l - 1] >= 0 else NULL,
-            G + net.s_off[l - 1] if net.s_off[l - 1] >= 0 else NULL,
-            accumulate, n_threads)
+            _gemm(True, False, n_in, c1 - c0, n, <floating> 1, inp, n_in, D + c0, n_out,
+                  <floating> (1 if accumulate else 0), G + net.w_off[l] + c0, n_out)
+        _column_sum(D + c0, G + net.b_off[l] + c0, n, c1 - c0, accumulate, n_out)
+
+
+cdef inline void _backward(
+        const Net* net, const Batch* batch, const floating* params, const floating* acts,
+        floating* deltas, floating* G, bint accumulate, u64 seed,
+        int n_threads) noexcept nogil:
+    """Back-propagate the output delta: every dZ_l, then every gradient sum."""
+    _backward_deltas(net, batch, params, acts, deltas, G, accumulate, seed, n_threads)
+    _backward_grads(net, batch, acts, deltas, G, 0, 1, accumulate, n_threads)
 
 
 cdef double _batch_raw_loss_gradient(
@@ -812,6 +847,7 @@ cdef inline void _set_input(Batch* batch, const floating[:, ::1] X, const floati
     batch.row0 = 0
     batch.stream = 0
     batch.mask_row0 = 0
+    batch.row_off = 0
 
 
 def sgd_epoch(

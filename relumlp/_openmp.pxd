@@ -12,3 +12,16 @@ cdef extern from *:
     """
     int omp_get_max_threads() noexcept nogil
     int RELUMLP_OPENMP_ENABLED
+
+
+# An orphaned barrier for the threads of the enclosing parallel region (Cython has no
+# barrier statement); a no-op in the serial build.
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    static void relumlp_barrier(void) { _Pragma("omp barrier") }
+    #else
+    static void relumlp_barrier(void) {}
+    #endif
+    """
+    void _barrier "relumlp_barrier"() noexcept nogil
