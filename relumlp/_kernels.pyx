@@ -4,14 +4,16 @@
 # The def wrappers at the bottom take memoryviews and release the GIL, so the tests call
 # exactly the code that training runs. Python validates; kernels trust their arguments.
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from relumlp._blas cimport _gemm
 from relumlp._math cimport _erfc, _exp, _expm1, _fabs, _log, _log1p, _sqrt, _tanh
-from relumlp._openmp cimport RELUMLP_OPENMP_ENABLED, omp_get_max_threads
+from relumlp._openmp cimport (
+    RELUMLP_OPENMP_ENABLED, _barrier, omp_get_max_threads, omp_get_num_threads,
+)
 
 # Elementwise loops over fewer elements than this run on one thread: below it, waking
 # the OpenMP team costs more than the loop itself.
@@ -620,9 +622,29 @@ cdef double _fused_step(
         double* partials,          # scratch: 2 * (n_params // _STEP_CHUNK + 1)
         double alpha, double l1, int n_threads) noexcept nogil:
     """One optimizer step; returns 0.5 alpha ||W||^2 + l1 |W|_1 of the updated weights."""
-    cdef Py_ssize_t c, lo, hi, n_chunks = (n_params + _STEP_CHUNK - 1) // _STEP_CHUNK
-    cdef double penalty = 0, sq = 0, ab = 0
+    cdef Py_ssize_t c, n_chunks = (n_params + _STEP_CHUNK - 1) // _STEP_CHUNK
     for c in prange(n_chunks, schedule="static", num_threads=_nt(n_params, n_threads)):
+        _step_chunks(W, G, S1, S2, n_coefs, n_params, st, partials, c, c + 1)
+    return _sum_partials(partials, n_chunks, alpha, l1)
+
+
+cdef inline double _sum_partials(const double* partials, Py_ssize_t n_chunks,
+                                 double alpha, double l1) noexcept nogil:
+    cdef Py_ssize_t c
+    cdef double penalty = 0
+    for c in range(n_chunks):
+        penalty += 0.5 * alpha * partials[2 * c] + l1 * partials[2 * c + 1]
+    return penalty
+
+
+cdef inline void _step_chunks(
+        floating* W, floating* G, floating* S1, floating* S2, Py_ssize_t n_coefs,
+        Py_ssize_t n_params, const Step* st, double* partials, Py_ssize_t c_lo,
+        Py_ssize_t c_hi) noexcept nogil:
+    """_step_range over the fixed chunks [c_lo, c_hi), penalty partials per chunk."""
+    cdef Py_ssize_t c, lo, hi
+    cdef double sq = 0, ab = 0
+    for c in range(c_lo, c_hi):
         lo = c * _STEP_CHUNK
         hi = min(lo + _STEP_CHUNK, n_params)
         partials[2 * c] = 0
@@ -632,9 +654,6 @@ cdef double _fused_step(
                         &partials[2 * c], &partials[2 * c + 1])
         if hi > n_coefs:
             _step_range(W, G, S1, S2, max(lo, n_coefs), hi, False, st, &sq, &ab)
-    for c in range(n_chunks):
-        penalty += 0.5 * alpha * partials[2 * c] + l1 * partials[2 * c + 1]
-    return penalty
 
 
 # ---------------------------------------------------------------------------------------
@@ -734,14 +753,19 @@ cdef void _backward_deltas(
         bint accumulate, u64 seed, int n_threads) noexcept nogil:
     """dZ_l of every hidden layer for rows [row_off, row_off + n) of the batch."""
     cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out, r = batch.row_off
+    cdef Py_ssize_t width = 0
     cdef floating* D_prev
     cdef floating* T
+    # The scratch rows of this call start at r * (widest hidden layer), whatever the
+    # layer: calls on other row blocks, at other layers, never overlap it.
+    for l in range(1, L):
+        width = max(width, net.units[l])
     for l in range(L - 1, 0, -1):
         n_in = net.units[l]
         n_out = net.units[l + 1]
         # dL/dA of the layer below goes to scratch, then dZ = dA * f' into its slot.
         D_prev = deltas + net.d_off[l - 1] + r * n_in
-        T = deltas + net.t_off + r * n_in
+        T = deltas + net.t_off + r * width
         _gemm(False, True, n, n_in, n_out, <floating> 1, deltas + net.d_off[l] + r * n_out,
               n_out, params + net.w_off[l], n_out, <floating> 0, T, n_in)
         if net.dropout[l - 1] > 0:
@@ -850,6 +874,90 @@ cdef inline void _set_input(Batch* batch, const floating[:, ::1] X, const floati
     batch.row_off = 0
 
 
+cdef void _epoch_rows_worker(
+        int tid, int nt, const Net* net, const Objective* obj, const Step* st0,
+        floating* W, floating* G, floating* S1, floating* S2,
+        const floating* X, const floating* Y, const floating* sw,
+        const Py_ssize_t* idx, bint shuffled, floating* X_batch, floating* Y_batch,
+        floating* sw_batch, floating* acts, floating* deltas, floating* out,
+        double* row_loss, double* partials, Py_ssize_t n_samples, Py_ssize_t batch_size,
+        long long t0, long long step0, double penalty0, double* acc) noexcept nogil:
+    """One thread's share of an epoch in which each minibatch is split among nt threads:
+    rows for the forward and delta passes, columns for the gradient sums, fixed chunks
+    for the optimizer step. BLAS runs single-threaded inside; three barriers per batch.
+    Every sum is taken in the same order as in the serial loop."""
+    cdef Batch b
+    cdef Step st = st0[0]
+    # The team may be smaller than requested: partition over the threads that exist.
+    nt = omp_get_num_threads()
+    cdef Py_ssize_t n_features = net.units[0], n_out = net.units[net.n_layers]
+    cdef Py_ssize_t start = 0, n_b, r0, r1, i
+    cdef Py_ssize_t n_chunks = (net.n_params + _STEP_CHUNK - 1) // _STEP_CHUNK
+    cdef long long t = t0, step = step0
+    cdef double sw_sum, raw, penalty = penalty0
+    cdef const floating* Yp
+    cdef const floating* swp
+    b.data = NULL
+    b.indices = NULL
+    b.indptr = NULL
+    b.rows = NULL
+    b.row0 = 0
+    b.mask_row0 = 0
+    while start < n_samples:
+        n_b = min(batch_size, n_samples - start)
+        r0 = n_b * tid // nt
+        r1 = n_b * (tid + 1) // nt
+        b.stream = <u64> step
+        if shuffled:
+            _gather_rows(Y, n_out, idx + start + r0, r1 - r0, Y_batch + r0 * n_out)
+            _gather_rows(X, n_features, idx + start + r0, r1 - r0, X_batch + r0 * n_features)
+            for i in range(r0, r1):
+                sw_batch[i] = sw[idx[start + i]]
+            Yp = Y_batch
+            swp = sw_batch
+            b.X = X_batch
+        else:
+            Yp = Y + start * n_out
+            swp = sw + start
+            b.X = X + start * n_features
+        # Rows: forward, loss terms, output delta, hidden deltas.
+        b.n = r1 - r0
+        b.row_off = r0
+        if r1 > r0:
+            _forward(net, &b, W, acts, out, obj.seed, 1)
+            _loss_sum(out + r0 * n_out, Yp + r0 * n_out, swp + r0, r1 - r0, n_out,
+                      obj.loss, obj.clip_eps, row_loss + r0)
+            _output_delta(out + r0 * n_out, Yp + r0 * n_out, swp + r0,
+                          deltas + net.d_off[net.n_layers - 1] + r0 * n_out, r1 - r0,
+                          n_out, 1)
+            _backward_deltas(net, &b, W, acts, deltas, G, False, obj.seed, 1)
+        _barrier()
+        # Columns: gradient sums over all rows of the batch.
+        b.n = n_b
+        b.row_off = 0
+        _backward_grads(net, &b, acts, deltas, G, tid, nt, False, 1)
+        _barrier()
+        # Every thread forms the same scalars, in row order.
+        sw_sum = 0
+        raw = 0
+        for i in range(n_b):
+            sw_sum += swp[i]
+            raw += row_loss[i]
+        if tid == 0:
+            acc[0] += (_data_loss(raw, sw_sum, n_out, obj.loss) + penalty / sw_sum) * n_b
+        st.sw_sum = sw_sum
+        if st.solver == ADAM:
+            t += 1
+            st.lr_t = st.lr * _sqrt(1 - st.beta_2 ** t) / (1 - st.beta_1 ** t)
+        _step_chunks(W, G, S1, S2, net.n_coefs, net.n_params, &st, partials,
+                     n_chunks * tid // nt, n_chunks * (tid + 1) // nt)
+        _barrier()
+        penalty = _sum_partials(partials, n_chunks, obj.alpha, obj.l1)
+        step += 1
+        start += n_b
+
+
+
 def sgd_epoch(
         floating[::1] params,           # IN/OUT: flat parameters
         floating[::1] grads,            # OUT: last batch's gradient (scratch)
@@ -875,8 +983,11 @@ def sgd_epoch(
         double max_grad_norm, u64 dropout_seed, long long step,
         double learning_rate, double momentum, bint nesterov,
         double beta_1, double beta_2, double epsilon, long long t,
-        int n_threads):
+        int n_threads, bint row_parallel=False):
     """Run one epoch of minibatch SGD or Adam with the GIL released.
+
+    With ``row_parallel`` (dense input, no PReLU, no clipping, BLAS limited to one
+    thread by the caller) the ``n_threads`` threads share every minibatch.
 
     Returns ``(accumulated_loss, t, step)``: the sum over batches of batch loss times
     batch size (scikit-learn's definition; divide by n_samples for ``loss_``), Adam's
@@ -915,6 +1026,27 @@ def sgd_epoch(
     partials = <double*> malloc(2 * (net.n_params // _STEP_CHUNK + 1) * sizeof(double))
     if partials == NULL:
         raise MemoryError()
+    cdef double* row_loss
+    cdef double acc_shared = 0
+    cdef Py_ssize_t n_batches = (n_samples + batch_size - 1) // batch_size
+    if row_parallel and n_threads > 1 and not sparse and max_grad_norm <= 0:
+        st.finalize = True
+        row_loss = <double*> malloc(batch_size * sizeof(double))
+        if row_loss == NULL:
+            free(partials)
+            raise MemoryError()
+        with nogil:
+            penalty = _penalty(&net, &obj, W)
+            with parallel(num_threads=n_threads):
+                _epoch_rows_worker(
+                    threadid(), n_threads, &net, &obj, &st, W, G, &state_1[0],
+                    &state_2[0], &X[0, 0], &Y[0, 0], &sw[0], &idx[0], shuffled,
+                    &X_batch[0, 0], &Y_batch[0, 0], &sw_batch[0], &acts[0], &deltas[0],
+                    &out[0, 0], row_loss, partials, n_samples, batch_size, t, step,
+                    penalty, &acc_shared)
+        free(row_loss)
+        free(partials)
+        return (acc_shared, t + (n_batches if solver == ADAM else 0), step + n_batches)
     with nogil:
         penalty = _penalty(&net, &obj, W)
         start = 0

@@ -8,9 +8,11 @@ cdef extern from *:
     #else
     #define RELUMLP_OPENMP_ENABLED 0
     static int omp_get_max_threads(void) { return 1; }
+    static int omp_get_num_threads(void) { return 1; }
     #endif
     """
     int omp_get_max_threads() noexcept nogil
+    int omp_get_num_threads() noexcept nogil
     int RELUMLP_OPENMP_ENABLED
 
 

@@ -88,9 +88,23 @@ BLAS_PARALLEL_FLOPS = 4_000_000
 _controller = None
 
 
-def blas_limit(layout, batch_size):
-    """Context manager: one BLAS thread if every per-batch product is small."""
+def epoch_plan(layout, batch_size, sparse=False, clipping=False):
+    """How a fit's epochs use the cores: ``(context, row_parallel)``.
+
+    - Every per-batch product small: BLAS on one thread (it would not gain from two)
+      and no row split.
+    - Large products, dense input, no PReLU and no clipping, several OpenMP threads:
+      BLAS on one thread and ``row_parallel``: relumlp's OpenMP threads share every
+      minibatch (rows for forward and deltas, columns for gradients, chunks for the
+      optimizer), so one thread pool owns the cores and the elementwise work and the
+      optimizer step are parallel too.
+    - Otherwise BLAS keeps its threads and the elementwise work runs on one thread.
+    """
     largest = max(2 * batch_size * i * o for i, o in layout.coef_shapes)
-    if largest >= BLAS_PARALLEL_FLOPS:
-        return contextlib.nullcontext()
-    return _get_controller().limit(limits=1, user_api="blas")
+    if largest < BLAS_PARALLEL_FLOPS:
+        return _get_controller().limit(limits=1, user_api="blas"), False
+    omp = max(1, min(omp_max_threads(), _cpu_count())) if _openmp_enabled() else 1
+    has_prelu = any(o >= 0 for o in layout.s_off)
+    if omp > 1 and not sparse and not has_prelu and not clipping and batch_size >= 4 * omp:
+        return _get_controller().limit(limits=1, user_api="blas"), True
+    return contextlib.nullcontext(), False

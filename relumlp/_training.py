@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from relumlp import _kernels
 from relumlp._activations import loss_code
-from relumlp._threads import blas_limit, effective_n_threads
+from relumlp._threads import effective_n_threads, epoch_plan
 
 # Rows per chunk in the full-batch (lbfgs) and prediction passes: bounds the workspace.
 CHUNK_ROWS = 4096
@@ -183,6 +183,7 @@ class Trainer:
         self.max_grad_norm = 0.0 if max_grad_norm is None else float(max_grad_norm)
         self.dropout_seed = int(dropout_seed)
         self.step = 0
+        self.row_parallel = False   # set by fit_stochastic from _threads.epoch_plan
         self.clip_eps = float(np.finfo(self.dtype).eps)
         self.grads = np.zeros(layout.n_params, dtype=self.dtype)
         self.n_threads = None   # set per call, inside the caller's BLAS limits
@@ -219,6 +220,7 @@ class Trainer:
             self.alpha_l1, self.clip_eps, self.max_grad_norm, self.dropout_seed,
             self.step, args["learning_rate"], args["momentum"], args["nesterov"],
             args["beta_1"], args["beta_2"], args["epsilon"], args["t"], self.n_threads,
+            self.row_parallel,
         )
         optimizer.epoch_done(t)
         return acc
@@ -276,7 +278,9 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental):
             )
         batch_size = int(np.clip(est.batch_size, 1, n_samples))
 
-    with blas_limit(trainer.layout, batch_size):
+    context, trainer.row_parallel = epoch_plan(trainer.layout, batch_size, trainer.X[4],
+                                               trainer.max_grad_norm > 0)
+    with context:
         try:
             est.n_iter_ = 0
             for _ in range(est.max_iter):

@@ -205,8 +205,10 @@ def test_dropout_independent_of_thread_count(digits):
             clf = ReLUMLPClassifier((300,), dropout=0.3, max_iter=2, batch_size=400,
                                     random_state=0).fit(X, y)
         coefs.append(clf.coefs_)
+    # Same masks on 1 and 2 threads; the row-split products differ in the last bits
+    # only (the kernel tests check the masks themselves bit for bit).
     for a, b in zip(*coefs):
-        assert np.array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
 def test_dropout_rejected_with_lbfgs(digits):
