@@ -290,7 +290,28 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental):
                     perm = np.arange(n_samples, dtype=np.intp)
                     est._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
+                last_finite = trainer.flat.copy()
                 accumulated = trainer.epoch(optimizer, train_idx[sample_idx], batch_size)
+                if not (np.isfinite(accumulated) and np.isfinite(trainer.flat).all()):
+                    if not early_stopping:
+                        _diverged(est, trainer, last_finite, accumulated)
+                    # With early stopping, like scikit-learn: the epoch scores NaN, and
+                    # the best (finite) weights are restored below. We stop right away.
+                    trainer.flat[...] = last_finite
+                    est._optimizer = make_optimizer(est, trainer.layout.n_params,
+                                                    trainer.dtype)
+                    est.n_iter_ += 1
+                    est.loss_ = trainer.dtype.type(np.nan)
+                    est.loss_curve_.append(est.loss_)
+                    est.validation_scores_.append(np.nan)
+                    warnings.warn(
+                        f"Training diverged in epoch {est.n_iter_} (non-finite loss) with "
+                        f"solver={est.solver!r} and learning_rate_init="
+                        f"{est.learning_rate_init!r}; stopped and restored the best "
+                        "validation weights. Lower learning_rate_init or scale the data.",
+                        ConvergenceWarning,
+                    )
+                    break
                 est.n_iter_ += 1
                 est.loss_ = trainer.dtype.type(accumulated / n_samples)
                 est.t_ += n_samples
@@ -325,6 +346,29 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental):
 
     if early_stopping:
         trainer.flat[...] = est._best_params
+
+
+class DivergedError(ValueError):
+    """Training produced a non-finite loss or weights; the last finite weights are kept."""
+
+
+def _diverged(est, trainer, last_finite, accumulated):
+    """Restore the weights of the last finite epoch and raise a clear ValueError.
+
+    The message starts with scikit-learn's, so code matching it keeps working. The
+    optimizer state (now non-finite) is dropped: a warm start begins a fresh one.
+    """
+    trainer.flat[...] = last_finite
+    if hasattr(est, "_optimizer"):
+        del est._optimizer
+    raise DivergedError(
+        "Solver produced non-finite parameter weights. The input data may contain large "
+        f"values and need to be preprocessed. The loss became {accumulated!r} in epoch "
+        f"{est.n_iter_ + 1} with solver={est.solver!r} and learning_rate_init="
+        f"{est.learning_rate_init!r}; the weights of the last finite epoch "
+        f"({est.n_iter_}) were restored. Scale the data (e.g. StandardScaler), lower "
+        "learning_rate_init or set max_grad_norm."
+    )
 
 
 def _validation_split(est, y, n_samples):
@@ -383,7 +427,11 @@ def fit_lbfgs(est, trainer):
 
     est.loss_curve_ = []
 
+    last_finite = flat.copy()
+
     def callback(intermediate_result):
+        if np.isfinite(intermediate_result.fun) and np.isfinite(intermediate_result.x).all():
+            last_finite[...] = intermediate_result.x
         est.loss_curve_.append(trainer.dtype.type(intermediate_result.fun))
         if est.verbose:
             print("Iteration %d, loss = %.8f" % (len(est.loss_curve_), intermediate_result.fun))
@@ -393,6 +441,9 @@ def fit_lbfgs(est, trainer):
         options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
     )
     n_iter = min(opt_res.nit, est.max_iter)
+    if not (np.isfinite(opt_res.fun) and np.isfinite(opt_res.x).all()):
+        est.n_iter_ = n_iter
+        _diverged(est, trainer, last_finite, opt_res.fun)
     if opt_res.status != 0:
         msg = ("lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n"
                % (n_iter, opt_res.status, opt_res.message))
