@@ -26,8 +26,13 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from relumlp import _training
 from relumlp._activations import HIDDEN_ACTIVATIONS, WEIGHT_INITS
 from relumlp._params import NetworkLayout, init_params
+from relumlp._version import __version__
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+
+class InconsistentVersionWarning(UserWarning):
+    """A model pickled by another relumlp version was loaded."""
 
 
 def _check_fitted(est):
@@ -283,8 +288,6 @@ class _BaseReLUMLP(BaseEstimator):
             X = self._validate_predict_input(X)
         layout = self._current_layout()
         flat = self._current_flat(layout)
-        if X.dtype != flat.dtype:
-            X = X.astype(flat.dtype)
         return _training.forward(layout, flat, X)
 
     def _validate_predict_input(self, X):
@@ -336,7 +339,20 @@ class _BaseReLUMLP(BaseEstimator):
         self._set_flat(layout, flat)
         return flat
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_relumlp_version"] = __version__
+        return state
+
     def __setstate__(self, state):
+        pickled = state.pop("_relumlp_version", None)
+        if pickled != __version__:
+            warnings.warn(
+                f"Trying to unpickle {type(self).__name__} from relumlp version "
+                f"{pickled or 'unknown'} when using version {__version__}. This might "
+                "lead to breaking code or invalid results. Use at your own risk.",
+                InconsistentVersionWarning,
+            )
         super().__setstate__(state)
         # Pickle stores each view as its own array: rebuild the shared flat buffer.
         if "coefs_" in state:

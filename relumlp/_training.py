@@ -51,7 +51,6 @@ def forward(layout, flat, X, n_threads=None):
     dtype = flat.dtype
     n_samples = X.shape[0]
     chunk = max(1, min(n_samples, CHUNK_ROWS))
-    arr = as_kernel_input(X, dtype)
     layout_arr, layer_params, acts_size, _ = layout.layout_array(chunk, training=False)
     acts = np.empty(acts_size, dtype=dtype)
     out = np.empty((n_samples, layout.n_outputs), dtype=dtype)
@@ -59,10 +58,28 @@ def forward(layout, flat, X, n_threads=None):
         # Below the parallel size no kernel uses a second thread: skip the query.
         small = chunk * max(layout.units) < _kernels.MIN_PARALLEL_SIZE
         n_threads = 1 if small else effective_n_threads()
-    if n_samples:
-        _FORWARD[dtype.type](flat, *arr[:4], layout_arr, layer_params, acts, out, arr[4],
-                             chunk, n_threads)
+    if not n_samples:
+        return out
+    if _needs_conversion(X, dtype):
+        # Convert block by block: never a full-size copy of X in another dtype/layout.
+        step = chunk * 16
+        for start in range(0, n_samples, step):
+            arr = as_kernel_input(X[start:start + step], dtype)
+            _FORWARD[dtype.type](flat, *arr[:4], layout_arr, layer_params, acts,
+                                 out[start:start + step], arr[4], chunk, n_threads)
+        return out
+    arr = as_kernel_input(X, dtype)
+    _FORWARD[dtype.type](flat, *arr[:4], layout_arr, layer_params, acts, out, arr[4],
+                         chunk, n_threads)
     return out
+
+
+def _needs_conversion(X, dtype):
+    """Whether as_kernel_input would copy X (other dtype, layout or index type)."""
+    if sp.issparse(X):
+        return (X.format != "csr" or X.data.dtype != dtype
+                or X.indices.dtype != np.int32 or X.indptr.dtype != np.int32)
+    return X.dtype != dtype or not X.flags.c_contiguous
 
 
 class SGDState:

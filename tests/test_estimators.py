@@ -811,3 +811,63 @@ def test_divergence_with_early_stopping_keeps_best_weights():
     assert np.isnan(reg.validation_scores_[-1])
     assert all(np.isfinite(c).all() for c in reg.coefs_)
     assert np.isfinite(reg.predict(X)).all()
+
+
+@ignore_convergence
+def test_pickle_records_version_and_warns_on_mismatch():
+    import pickle
+
+    import relumlp
+
+    clf = _small(ReLUMLPClassifier).fit(*_data_for(ReLUMLPClassifier))
+    state = clf.__getstate__()
+    assert state["_relumlp_version"] == relumlp.__version__
+    blob = pickle.dumps(clf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pickle.loads(blob)  # same version: silent
+    state["_relumlp_version"] = "0.0.1"
+    other = ReLUMLPClassifier.__new__(ReLUMLPClassifier)
+    with pytest.warns(relumlp.InconsistentVersionWarning, match="0.0.1"):
+        other.__setstate__(state)
+    X, _ = _data_for(ReLUMLPClassifier)
+    np.testing.assert_array_equal(other.predict_proba(X), clf.predict_proba(X))
+
+
+@ignore_convergence
+def test_concurrent_predict_from_threads_matches_serial():
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = _data_for(ReLUMLPClassifier)
+    clf = _small(ReLUMLPClassifier).fit(X, y)
+    expected = clf.predict_proba(X)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: clf.predict_proba(X), range(32)))
+    for r in results:
+        assert np.array_equal(r, expected)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("sparse", [False, True])
+def test_predict_converts_input_in_blocks(sparse, monkeypatch):
+    """float64 (or F-ordered) input to a float32 model is converted block by block."""
+    from relumlp import _training
+
+    X, y = _data_for(ReLUMLPRegressor)
+    reg = _small(ReLUMLPRegressor).fit(X.astype(np.float32), y)
+    expected = reg.predict(X.astype(np.float32))
+    monkeypatch.setattr(_training, "CHUNK_ROWS", 3)  # blocks of 48 rows
+    seen = []
+    original = _training.as_kernel_input
+
+    def spy(block, dtype):
+        seen.append(block.shape[0])
+        return original(block, dtype)
+
+    monkeypatch.setattr(_training, "as_kernel_input", spy)
+    Xin = sp.csr_matrix(X) if sparse else np.asfortranarray(X)
+    got = reg.predict(Xin)
+    assert max(seen) <= 48 and sum(seen) == X.shape[0]
+    # float32: different block sizes change BLAS's blocking, hence the last bits.
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert got.dtype == np.float32
