@@ -74,6 +74,7 @@ class _BaseReLUMLP(BaseEstimator):
         "alpha_l1": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), tuple, list],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "record_history": ["boolean"],
     }
 
     _is_classifier = False
@@ -177,6 +178,8 @@ class _BaseReLUMLP(BaseEstimator):
                                getattr(self, "prelu_slopes_", None), self.coefs_[0].dtype)
         self._set_flat(layout, flat)
         self.n_outputs_ = n_outputs
+        if first_pass or not hasattr(self, "history_"):
+            self.history_ = []
 
         sw = np.ones(n_samples, dtype=flat.dtype) if sample_weight is None else sample_weight
         # Drawn only when needed, so that networks without dropout consume the random
@@ -255,6 +258,33 @@ class _BaseReLUMLP(BaseEstimator):
             The fitted estimator.
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def history_frame(self):
+        """``history_`` as a pandas DataFrame, one row per epoch.
+
+        Per-layer lists become columns ``dead_fraction_0``, ``sparsity_0``,
+        ``grad_norm_0``, ... (layer 0 is the first hidden layer).
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas is not installed (``history_`` itself is plain lists).
+        """
+        _check_fitted(self)
+        import pandas as pd
+
+        rows = []
+        for record in self.history_:
+            row = {k: v for k, v in record.items() if not isinstance(v, list)}
+            for key in ("dead_fraction", "sparsity", "grad_norm"):
+                for i, value in enumerate(record.get(key) or []):
+                    row[f"{key}_{i}"] = value
+            rows.append(row)
+        return pd.DataFrame(rows)
 
     def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight=None, *buffers):
         """Full-batch loss and gradient at a packed parameter vector.
@@ -455,6 +485,10 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
     max_grad_norm : float, default=None
         Clip each minibatch gradient (all parameters together) to this Euclidean norm
         before the optimizer step. None disables clipping; lbfgs ignores it.
+    record_history : bool, default=True
+        Record ``history_``: per epoch the loss, validation score, learning rate,
+        wall time and, per hidden layer, the dead-unit fraction, the sparsity and the
+        gradient norm. The unit counts ride on the forward kernel's bias pass.
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into ``sample_weight``. 'balanced' uses
         ``n_samples / (n_classes * np.bincount(y))``; it is not available in
@@ -480,6 +514,14 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         Weight matrices, in the dtype of the training data.
     intercepts_ : list of ndarray
         Bias vectors.
+    history_ : list of dict
+        One record per epoch (per iteration for lbfgs), kept across warm starts:
+        ``epoch``, ``loss``, ``validation_score`` (None without early stopping),
+        ``learning_rate``, ``time`` (seconds), and lists with one value per hidden
+        layer: ``dead_fraction`` (units whose pre-activation was <= 0 for every sample
+        of the epoch), ``sparsity`` (share of pre-activations <= 0), and one per layer:
+        ``grad_norm`` (norm of the weight gradient of the epoch's last minibatch). The
+        unit statistics are None for lbfgs. ``history_frame()`` gives a DataFrame.
     prelu_slopes_ : list of (ndarray or None)
         Learned slopes of each hidden layer whose activation is 'prelu' (None for the
         other layers). Updated by the optimizer and not penalised by ``alpha``.
@@ -563,6 +605,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         alpha_l1=0.0,
         dropout=0.0,
         max_grad_norm=None,
+        record_history=True,
         class_weight=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -594,6 +637,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         self.alpha_l1 = alpha_l1
         self.dropout = dropout
         self.max_grad_norm = max_grad_norm
+        self.record_history = record_history
         self.class_weight = class_weight
 
     loss = "log_loss"
@@ -829,6 +873,10 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
     max_grad_norm : float, default=None
         Clip each minibatch gradient (all parameters together) to this Euclidean norm
         before the optimizer step. None disables clipping; lbfgs ignores it.
+    record_history : bool, default=True
+        Record ``history_``: per epoch the loss, validation score, learning rate,
+        wall time and, per hidden layer, the dead-unit fraction, the sparsity and the
+        gradient norm. The unit counts ride on the forward kernel's bias pass.
 
     Attributes
     ----------
@@ -848,6 +896,14 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         Weight matrices, in the dtype of the training data.
     intercepts_ : list of ndarray
         Bias vectors.
+    history_ : list of dict
+        One record per epoch (per iteration for lbfgs), kept across warm starts:
+        ``epoch``, ``loss``, ``validation_score`` (None without early stopping),
+        ``learning_rate``, ``time`` (seconds), and lists with one value per hidden
+        layer: ``dead_fraction`` (units whose pre-activation was <= 0 for every sample
+        of the epoch), ``sparsity`` (share of pre-activations <= 0), and one per layer:
+        ``grad_norm`` (norm of the weight gradient of the epoch's last minibatch). The
+        unit statistics are None for lbfgs. ``history_frame()`` gives a DataFrame.
     prelu_slopes_ : list of (ndarray or None)
         Learned slopes of each hidden layer whose activation is 'prelu' (None for the
         other layers). Updated by the optimizer and not penalised by ``alpha``.
@@ -936,6 +992,7 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         alpha_l1=0.0,
         dropout=0.0,
         max_grad_norm=None,
+        record_history=True,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -967,6 +1024,7 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         self.alpha_l1 = alpha_l1
         self.dropout = dropout
         self.max_grad_norm = max_grad_norm
+        self.record_history = record_history
 
     def _out_activation(self, n_outputs):
         return "exp" if self.loss == "poisson" else "identity"

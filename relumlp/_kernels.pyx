@@ -188,14 +188,27 @@ cdef void _bias_activation_forward(
         floating* A,               # OUT: f(Z + b); may alias Z when f' needs only A
         Py_ssize_t n, Py_ssize_t m, Py_ssize_t act, floating p,
         const floating* slopes,    # IN: (m,) PReLU slopes, or NULL
-        int n_threads) noexcept nogil:
-    """A := f(Z + b), row-major (n, m)."""
+        int n_threads,
+        long long* nonpos=NULL,    # IN/OUT: per-unit counts of z <= 0, one slot per thread
+        Py_ssize_t slot_stride=0) noexcept nogil:
+    """A := f(Z + b), row-major (n, m); nonpos[slot, j] += #{i : z_ij <= 0}.
+
+    The count rides on the bias pass (no extra pass over Z); each thread adds to its
+    own slot of ``slot_stride`` counters, and integer sums do not depend on the order.
+    """
     cdef Py_ssize_t i, j
     cdef floating* z
+    cdef long long* cnt
     for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
         z = Z + i * m
-        for j in range(m):
-            z[j] = z[j] + b[j]
+        if nonpos != NULL:
+            cnt = nonpos + threadid() * slot_stride
+            for j in range(m):
+                z[j] = z[j] + b[j]
+                cnt[j] = cnt[j] + (z[j] <= 0)
+        else:
+            for j in range(m):
+                z[j] = z[j] + b[j]
         _activation_row(z, A + i * m, m, act, p, slopes)
 
 
@@ -694,6 +707,8 @@ cdef struct Batch:
     u64 stream                 # dropout stream of this batch (layer l uses stream * L + l)
     Py_ssize_t mask_row0       # dropout row offset (global row in chunked passes)
     Py_ssize_t row_off         # this call handles rows [row_off, row_off + n) of the batch
+    long long* counts          # per-unit counts of z <= 0 of the hidden layers, or NULL
+    Py_ssize_t counts_stride   # counters per thread slot (total hidden units)
 
 
 cdef struct Objective:
@@ -713,6 +728,7 @@ cdef void _forward(
         u64 seed, int n_threads) noexcept nogil:
     """Forward pass of rows [row_off, row_off + n) of a batch through every layer."""
     cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out, r = batch.row_off
+    cdef Py_ssize_t h = 0          # offset of layer l's units among the hidden units
     cdef const floating* inp
     cdef const floating* slopes
     cdef floating* Z
@@ -737,7 +753,10 @@ cdef void _forward(
         slopes = params + net.s_off[l] if net.s_off[l] >= 0 else NULL
         _bias_activation_forward(Z, params + net.b_off[l], acts + net.a_off[l] + r * n_out,
                                  n, n_out, net.act[l], <floating> net.act_param[l], slopes,
-                                 n_threads)
+                                 n_threads,
+                                 batch.counts + h if batch.counts != NULL else NULL,
+                                 batch.counts_stride)
+        h += n_out
         if net.dropout[l] > 0:
             _dropout(acts + net.o_off[l] + r * n_out, acts + net.a_off[l] + r * n_out, n,
                      n_out, net.dropout[l], seed, batch.stream * L + l,
@@ -872,6 +891,8 @@ cdef inline void _set_input(Batch* batch, const floating[:, ::1] X, const floati
     batch.stream = 0
     batch.mask_row0 = 0
     batch.row_off = 0
+    batch.counts = NULL
+    batch.counts_stride = 0
 
 
 cdef void _epoch_rows_worker(
@@ -881,7 +902,8 @@ cdef void _epoch_rows_worker(
         const Py_ssize_t* idx, bint shuffled, floating* X_batch, floating* Y_batch,
         floating* sw_batch, floating* acts, floating* deltas, floating* out,
         double* row_loss, double* partials, Py_ssize_t n_samples, Py_ssize_t batch_size,
-        long long t0, long long step0, double penalty0, double* acc) noexcept nogil:
+        long long t0, long long step0, double penalty0, double* acc,
+        long long* counts, Py_ssize_t counts_stride) noexcept nogil:
     """One thread's share of an epoch in which each minibatch is split among nt threads:
     rows for the forward and delta passes, columns for the gradient sums, fixed chunks
     for the optimizer step. BLAS runs single-threaded inside; three barriers per batch.
@@ -903,6 +925,8 @@ cdef void _epoch_rows_worker(
     b.rows = NULL
     b.row0 = 0
     b.mask_row0 = 0
+    b.counts = counts + tid * counts_stride if counts != NULL else NULL
+    b.counts_stride = counts_stride
     while start < n_samples:
         n_b = min(batch_size, n_samples - start)
         r0 = n_b * tid // nt
@@ -983,11 +1007,13 @@ def sgd_epoch(
         double max_grad_norm, u64 dropout_seed, long long step,
         double learning_rate, double momentum, bint nesterov,
         double beta_1, double beta_2, double epsilon, long long t,
-        int n_threads, bint row_parallel=False):
+        int n_threads, bint row_parallel=False, long long[::1] counts=None):
     """Run one epoch of minibatch SGD or Adam with the GIL released.
 
     With ``row_parallel`` (dense input, no PReLU, no clipping, BLAS limited to one
-    thread by the caller) the ``n_threads`` threads share every minibatch.
+    thread by the caller) the ``n_threads`` threads share every minibatch. ``counts``
+    (``n_threads`` slots of one counter per hidden unit) accumulates, per unit, how many
+    rows had a pre-activation <= 0.
 
     Returns ``(accumulated_loss, t, step)``: the sum over batches of batch loss times
     batch size (scikit-learn's definition; divide by n_samples for ``loss_``), Adam's
@@ -1022,7 +1048,17 @@ def sgd_epoch(
     st.beta_1 = beta_1
     st.beta_2 = beta_2
     st.epsilon = epsilon
+    cdef Py_ssize_t counts_stride = 0
+    cdef long long* counts_p = NULL
     _set_input(&batch, X, X_data, X_indices, X_indptr, sparse)
+    if counts is not None:
+        for i in range(1, net.n_layers):
+            counts_stride += net.units[i]
+        if counts.shape[0] < counts_stride * max(n_threads, 1):
+            raise ValueError("counts is too small for n_threads slots of hidden units")
+        counts_p = &counts[0] if counts_stride > 0 else NULL
+    batch.counts = counts_p
+    batch.counts_stride = counts_stride
     partials = <double*> malloc(2 * (net.n_params // _STEP_CHUNK + 1) * sizeof(double))
     if partials == NULL:
         raise MemoryError()
@@ -1043,7 +1079,7 @@ def sgd_epoch(
                     &state_2[0], &X[0, 0], &Y[0, 0], &sw[0], &idx[0], shuffled,
                     &X_batch[0, 0], &Y_batch[0, 0], &sw_batch[0], &acts[0], &deltas[0],
                     &out[0, 0], row_loss, partials, n_samples, batch_size, t, step,
-                    penalty, &acc_shared)
+                    penalty, &acc_shared, counts_p, counts_stride)
         free(row_loss)
         free(partials)
         return (acc_shared, t + (n_batches if solver == ADAM else 0), step + n_batches)

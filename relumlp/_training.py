@@ -5,6 +5,7 @@ epoch is a single call into ``_kernels.sgd_epoch`` with the GIL released. The
 semantics (loss definition, schedules, stopping rules, ``n_iter_`` / ``t_``) follow
 scikit-learn's ``BaseMultilayerPerceptron`` exactly.
 """
+import time
 import warnings
 
 import numpy as np
@@ -221,10 +222,18 @@ class Trainer:
         self.Y_batch = np.empty((batch_size, self.Y.shape[1]), dtype=self.dtype)
         self.sw_batch = np.empty(batch_size, dtype=self.dtype)
 
-    def epoch(self, optimizer, idx, batch_size):
-        """One pass over the rows ``idx`` (in that order); returns the summed loss."""
+    def epoch(self, optimizer, idx, batch_size, count_units=False):
+        """One pass over the rows ``idx`` (in that order); returns the summed loss.
+
+        With ``count_units``, ``self.nonpos`` holds afterwards, per hidden unit, how many
+        rows of the epoch had a pre-activation <= 0 (counted in the forward kernel).
+        """
         self._allocate(batch_size)
         self.n_threads = effective_n_threads()
+        counts = None
+        n_hidden_units = sum(self.layout.units[1:-1])
+        if count_units and n_hidden_units:
+            counts = np.zeros(max(self.n_threads, 1) * n_hidden_units, dtype=np.int64)
         contiguous = idx.size == 0 or (
             idx[0] == 0 and idx[-1] == idx.size - 1 and np.all(np.diff(idx) == 1)
         )
@@ -237,10 +246,32 @@ class Trainer:
             self.alpha_l1, self.clip_eps, self.max_grad_norm, self.dropout_seed,
             self.step, args["learning_rate"], args["momentum"], args["nesterov"],
             args["beta_1"], args["beta_2"], args["epsilon"], args["t"], self.n_threads,
-            self.row_parallel,
+            self.row_parallel, counts,
         )
         optimizer.epoch_done(t)
+        self.nonpos = (None if counts is None
+                       else counts.reshape(-1, n_hidden_units).sum(axis=0))
         return acc
+
+    def unit_stats(self, n_rows):
+        """Per hidden layer: dead fraction and mean sparsity of the last epoch.
+
+        A unit is dead for the epoch if its pre-activation was <= 0 for every one of the
+        ``n_rows`` rows; sparsity is the share of pre-activations <= 0.
+        """
+        dead, sparsity = [], []
+        start = 0
+        for width in self.layout.units[1:-1]:
+            counts = self.nonpos[start:start + width]
+            dead.append(float(np.mean(counts == n_rows)))
+            sparsity.append(float(counts.sum() / (n_rows * width)))
+            start += width
+        return dead, sparsity
+
+    def grad_norms(self):
+        """Euclidean norm of each layer's weight gradient in the last minibatch step."""
+        return [float(np.linalg.norm(self.grads[o:o + i * n]))
+                for o, (i, n) in zip(self.layout.w_off, self.layout.coef_shapes)]
 
     def loss_gradient(self, flat=None):
         """Full-batch loss and gradient at ``flat`` (default: the current parameters).
@@ -272,6 +303,15 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental):
 
     n_total = trainer.Y.shape[0]
     early_stopping = est.early_stopping
+    # A warm start may switch early stopping on or off (scikit-learn then crashes on
+    # best_loss_ = None): start the bookkeeping the new setting needs.
+    if early_stopping and getattr(est, "validation_scores_", None) is None:
+        est.validation_scores_, est.best_validation_score_ = [], -np.inf
+        est._best_params = trainer.flat.copy()
+    if not early_stopping and getattr(est, "best_loss_", None) is None:
+        est.best_loss_ = np.inf
+    if not hasattr(est, "_no_improvement_count"):
+        est._no_improvement_count = 0
     if early_stopping:
         train_idx, val_idx = _validation_split(est, y, n_total)
         X_val = X[val_idx]
@@ -308,7 +348,9 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental):
                     est._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
                 last_finite = trainer.flat.copy()
-                accumulated = trainer.epoch(optimizer, train_idx[sample_idx], batch_size)
+                tic = time.perf_counter()
+                accumulated = trainer.epoch(optimizer, train_idx[sample_idx], batch_size,
+                                            count_units=est.record_history)
                 if not (np.isfinite(accumulated) and np.isfinite(trainer.flat).all()):
                     if not early_stopping:
                         _diverged(est, trainer, last_finite, accumulated)
@@ -337,6 +379,19 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental):
                     print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
 
                 _update_no_improvement_count(est, trainer, early_stopping, X_val, y_val, sw_val)
+                if est.record_history:
+                    dead, sparsity = trainer.unit_stats(n_samples)
+                    est.history_.append({
+                        "epoch": len(est.history_) + 1,
+                        "loss": float(est.loss_),
+                        "validation_score": (float(est.validation_scores_[-1])
+                                             if early_stopping else None),
+                        "learning_rate": float(optimizer.learning_rate),
+                        "time": time.perf_counter() - tic,
+                        "dead_fraction": dead,
+                        "sparsity": sparsity,
+                        "grad_norm": trainer.grad_norms(),
+                    })
                 optimizer.iteration_ends(est.t_)
 
                 if est._no_improvement_count > est.n_iter_no_change:
@@ -446,10 +501,20 @@ def fit_lbfgs(est, trainer):
 
     last_finite = flat.copy()
 
+    tic = [time.perf_counter()]
+
     def callback(intermediate_result):
         if np.isfinite(intermediate_result.fun) and np.isfinite(intermediate_result.x).all():
             last_finite[...] = intermediate_result.x
         est.loss_curve_.append(trainer.dtype.type(intermediate_result.fun))
+        if est.record_history:
+            now = time.perf_counter()
+            est.history_.append({
+                "epoch": len(est.history_) + 1, "loss": float(intermediate_result.fun),
+                "validation_score": None, "learning_rate": None, "time": now - tic[0],
+                "dead_fraction": None, "sparsity": None, "grad_norm": None,
+            })
+            tic[0] = now
         if est.verbose:
             print("Iteration %d, loss = %.8f" % (len(est.loss_curve_), intermediate_result.fun))
 

@@ -1,0 +1,97 @@
+"""history_: per-epoch records, with dead units and sparsity counted in the kernel."""
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from relumlp import ReLUMLPClassifier, ReLUMLPRegressor
+from relumlp.diagnostics import hidden_activations
+
+KEYS = {"epoch", "loss", "validation_score", "learning_rate", "time", "dead_fraction",
+        "sparsity", "grad_norm"}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16, y
+
+
+def _fit(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+@pytest.mark.parametrize("hidden", [(7, 5), (300, 200)], ids=["serial", "row-split"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_kernel_counts_match_a_recount(digits, hidden, n_threads):
+    """With a step too small to move any weight, the counts taken during the epoch must
+    equal a recount of the pre-activations of the final network on the training rows."""
+    X, y = digits
+    X = X - 0.3  # some negative inputs, so that units die and live
+    clf = ReLUMLPClassifier(hidden, solver="sgd", learning_rate_init=1e-300, momentum=0,
+                            alpha=0, max_iter=2, batch_size=100, random_state=0)
+    with threadpool_limits(n_threads, user_api="openmp"):
+        _fit(clf, X, y)
+    for layer, width in enumerate(hidden):
+        Z = hidden_activations(clf, X, layer=layer, pre_activation=True)
+        # NumPy's product and the kernel's may round a pre-activation within 1e-12 of 0
+        # to different sides: the counts must lie between the two strict recounts.
+        tol = 1e-12 * np.abs(Z).max()
+        low, high = (Z <= -tol).sum(axis=0), (Z <= tol).sum(axis=0)
+        for record in clf.history_:
+            assert np.mean(low == len(X)) <= record["dead_fraction"][layer] <= np.mean(
+                high == len(X))
+            assert low.sum() / Z.size <= record["sparsity"][layer] <= high.sum() / Z.size
+            assert high.sum() - low.sum() < 0.01 * Z.size  # the band is narrow
+    assert 0 < clf.history_[-1]["sparsity"][0] < 1
+
+
+def test_history_records_every_epoch(digits):
+    X, y = digits
+    clf = _fit(ReLUMLPClassifier((16, 8), max_iter=4, early_stopping=True,
+                                 random_state=0), X, y)
+    assert len(clf.history_) == clf.n_iter_
+    assert [r["epoch"] for r in clf.history_] == list(range(1, clf.n_iter_ + 1))
+    for r, loss, score in zip(clf.history_, clf.loss_curve_, clf.validation_scores_):
+        assert set(r) == KEYS
+        assert r["loss"] == pytest.approx(float(loss))
+        assert r["validation_score"] == pytest.approx(score)
+        assert len(r["dead_fraction"]) == len(r["sparsity"]) == 2
+        assert len(r["grad_norm"]) == 3 and all(g > 0 for g in r["grad_norm"])
+        assert r["time"] > 0 and r["learning_rate"] > 0
+    # warm_start appends, numbering continues
+    before = len(clf.history_)
+    clf.set_params(warm_start=True, early_stopping=False, max_iter=2)
+    _fit(clf, X, y)
+    assert [r["epoch"] for r in clf.history_] == list(range(1, before + 3))
+
+
+def test_history_frame_and_switch(digits):
+    pd = pytest.importorskip("pandas")
+    X, y = digits
+    clf = _fit(ReLUMLPClassifier((10,), max_iter=3, random_state=0), X, y)
+    frame = clf.history_frame()
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 3
+    assert {"loss", "dead_fraction_0", "sparsity_0", "grad_norm_0", "grad_norm_1"} <= set(
+        frame.columns)
+    off = _fit(ReLUMLPClassifier((10,), max_iter=3, random_state=0, record_history=False),
+               X, y)
+    assert off.history_ == []
+    # Recording changes nothing in the model.
+    for a, b in zip(clf.coefs_, off.coefs_):
+        assert np.array_equal(a, b)
+
+
+def test_history_lbfgs_iterations(digits):
+    X, y = digits
+    reg = _fit(ReLUMLPRegressor(hidden_layer_sizes=(10,), solver="lbfgs", max_iter=15,
+                                random_state=0), X, y.astype(float))
+    assert len(reg.history_) == len(reg.loss_curve_)
+    assert [r["loss"] for r in reg.history_] == pytest.approx(
+        [float(v) for v in reg.loss_curve_])
+    assert reg.history_[0]["dead_fraction"] is None
