@@ -108,3 +108,75 @@ def dead_units(model, X):
         for mask, (Z, _) in zip(masks, layers):
             mask &= (Z <= 0).all(axis=0)
     return masks
+
+
+def activation_summary(model, X, as_frame="auto"):
+    """Per hidden layer statistics of a fitted model on X, in one chunked pass.
+
+    Parameters
+    ----------
+    model : ReLUMLPClassifier or ReLUMLPRegressor
+        A fitted model.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Input data.
+    as_frame : {'auto', True, False}, default='auto'
+        Return a pandas DataFrame ('auto': when pandas is installed) or a list of dicts.
+
+    Returns
+    -------
+    summary : pandas.DataFrame or list of dict
+        One row per hidden layer: ``layer``, ``activation``, ``units``,
+        ``dead_fraction`` (units whose pre-activation is <= 0 on every row of X),
+        ``sparsity`` (share of pre-activations <= 0), ``mean_activation``,
+        ``max_activation``, and for PReLU layers ``prelu_slopes_near_0`` and
+        ``prelu_slopes_near_1`` (share of learned slopes within 0.05 of 0 and of 1:
+        units that became ReLU-like or linear); None for other activations.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from relumlp import ReLUMLPClassifier
+    >>> from relumlp.diagnostics import activation_summary
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = ReLUMLPClassifier((8, 4), max_iter=20, random_state=0).fit(X, y)
+    >>> [row["units"] for row in activation_summary(clf, X, as_frame=False)]
+    [8, 4]
+    """
+    X = _validate(model, X)
+    layout = model._current_layout()
+    widths = layout.units[1:-1]
+    nonpos = [np.zeros(w, dtype=np.int64) for w in widths]
+    total = [0.0] * len(widths)
+    peak = [-np.inf] * len(widths)
+    for layers in _hidden_passes(model, X):
+        for i, (Z, A) in enumerate(layers):
+            nonpos[i] += (Z <= 0).sum(axis=0)
+            total[i] += float(A.sum(dtype=np.float64))
+            peak[i] = max(peak[i], float(A.max(initial=-np.inf)))
+    n = X.shape[0]
+    rows = []
+    for i, width in enumerate(widths):
+        slopes = model.prelu_slopes_[i]
+        rows.append({
+            "layer": i,
+            "activation": layout.activations[i],
+            "units": width,
+            "dead_fraction": float(np.mean(nonpos[i] == n)),
+            "sparsity": float(nonpos[i].sum() / (n * width)) if n else float("nan"),
+            "mean_activation": total[i] / (n * width) if n else float("nan"),
+            "max_activation": peak[i],
+            "prelu_slopes_near_0": (None if slopes is None
+                                    else float(np.mean(np.abs(slopes) < 0.05))),
+            "prelu_slopes_near_1": (None if slopes is None
+                                    else float(np.mean(np.abs(slopes - 1) < 0.05))),
+        })
+    if as_frame == "auto":
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            as_frame = False
+    if as_frame:
+        import pandas as pd
+
+        return pd.DataFrame(rows)
+    return rows

@@ -95,3 +95,25 @@ def test_history_lbfgs_iterations(digits):
     assert [r["loss"] for r in reg.history_] == pytest.approx(
         [float(v) for v in reg.loss_curve_])
     assert reg.history_[0]["dead_fraction"] is None
+
+
+def test_activation_summary_matches_numpy(digits):
+    from relumlp.diagnostics import activation_summary
+
+    X, y = digits
+    clf = _fit(ReLUMLPClassifier((20, 6), activation=("relu", "prelu"), max_iter=5,
+                                 random_state=0), X, y)
+    rows = activation_summary(clf, X, as_frame=False)
+    assert [r["units"] for r in rows] == [20, 6]
+    for layer, row in enumerate(rows):
+        Z = hidden_activations(clf, X, layer=layer, pre_activation=True)
+        A = hidden_activations(clf, X, layer=layer)
+        assert row["dead_fraction"] == pytest.approx(np.mean((Z <= 0).all(axis=0)))
+        assert row["sparsity"] == pytest.approx(np.mean(Z <= 0))
+        assert row["mean_activation"] == pytest.approx(A.mean())
+        assert row["max_activation"] == pytest.approx(A.max())
+    assert rows[0]["prelu_slopes_near_0"] is None
+    slopes = clf.prelu_slopes_[1]
+    assert rows[1]["prelu_slopes_near_0"] == pytest.approx(np.mean(np.abs(slopes) < 0.05))
+    frame = activation_summary(clf, X)
+    assert list(frame["units"]) == [20, 6]
