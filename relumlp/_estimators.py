@@ -331,7 +331,9 @@ class _BaseReLUMLP(BaseEstimator):
                 and X.dtype.itemsize in (4, 8) and X.shape[0] > 0
                 and X.shape[1] == self.n_features_in_
                 and not hasattr(self, "feature_names_in_")):
-            if not np.isfinite(X).all():
+            # One reduction instead of an n-sized boolean temporary: NaN or inf in X
+            # makes the sum non-finite (so does overflow, which validate_data sorts out).
+            if not np.isfinite(X.sum(dtype=np.float64)):
                 # Let scikit-learn raise its usual message.
                 return validate_data(self, X, accept_sparse=["csr", "csc"],
                                      dtype=(np.float64, np.float32), reset=False)

@@ -63,11 +63,12 @@ def forward(layout, flat, X, n_threads=None):
         return out
     if _needs_conversion(X, dtype):
         # Convert block by block: never a full-size copy of X in another dtype/layout.
-        step = chunk * 16
+        step = chunk * 4
         for start in range(0, n_samples, step):
             arr = as_kernel_input(X[start:start + step], dtype)
             _FORWARD[dtype.type](flat, *arr[:4], layout_arr, layer_params, acts,
                                  out[start:start + step], arr[4], chunk, n_threads)
+            del arr  # free this block before converting the next
         return out
     arr = as_kernel_input(X, dtype)
     _FORWARD[dtype.type](flat, *arr[:4], layout_arr, layer_params, acts, out, arr[4],

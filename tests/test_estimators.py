@@ -856,7 +856,7 @@ def test_predict_converts_input_in_blocks(sparse, monkeypatch):
     X, y = _data_for(ReLUMLPRegressor)
     reg = _small(ReLUMLPRegressor).fit(X.astype(np.float32), y)
     expected = reg.predict(X.astype(np.float32))
-    monkeypatch.setattr(_training, "CHUNK_ROWS", 3)  # blocks of 48 rows
+    monkeypatch.setattr(_training, "CHUNK_ROWS", 3)  # blocks of 12 rows
     seen = []
     original = _training.as_kernel_input
 
@@ -867,7 +867,7 @@ def test_predict_converts_input_in_blocks(sparse, monkeypatch):
     monkeypatch.setattr(_training, "as_kernel_input", spy)
     Xin = sp.csr_matrix(X) if sparse else np.asfortranarray(X)
     got = reg.predict(Xin)
-    assert max(seen) <= 48 and sum(seen) == X.shape[0]
+    assert max(seen) <= 12 and sum(seen) == X.shape[0]
     # float32: different block sizes change BLAS's blocking, hence the last bits.
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert got.dtype == np.float32
