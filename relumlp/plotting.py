@@ -1,0 +1,174 @@
+"""Plots of what relumlp.diagnostics and history_ record.
+
+matplotlib is an optional extra (``pip install relumlp[plot]``) imported inside each
+function. Every function draws on ``ax`` (a new figure if None), returns the Axes (or
+the Figure for multi-panel plots) and works headless with the Agg backend.
+"""
+import numpy as np
+
+from relumlp.diagnostics import hidden_activations
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - exercised only without matplotlib
+        raise ImportError(
+            "relumlp.plotting needs matplotlib: pip install relumlp[plot]"
+        ) from exc
+    return plt
+
+
+def _axes(ax):
+    if ax is None:
+        _, ax = _pyplot().subplots()
+    return ax
+
+
+def _as_list(models, labels):
+    if not isinstance(models, (list, tuple)):
+        models = [models]
+    if labels is None:
+        labels = [_describe(m) for m in models]
+    return list(models), list(labels)
+
+
+def _describe(model):
+    act = model.activation if isinstance(model.activation, str) else "/".join(
+        model.activation)
+    return f"{type(model).__name__}({act})"
+
+
+def plot_training_curves(models, ax=None, labels=None, validation=True):
+    """Training loss per epoch of one or several fitted models on one Axes.
+
+    Parameters
+    ----------
+    models : estimator or list of estimators
+        Fitted ReLUMLPClassifier / ReLUMLPRegressor (or anything with ``loss_curve_``).
+    ax : matplotlib Axes, default=None
+    labels : list of str, default=None
+        Legend labels; default: class name and activation.
+    validation : bool, default=True
+        Also draw ``validation_scores_`` (dashed, on a twin y axis) where recorded.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        The loss axes; one line per model (plus one per validation curve on the twin).
+    """
+    ax = _axes(ax)
+    models, labels = _as_list(models, labels)
+    twin = None
+    for model, label in zip(models, labels):
+        line, = ax.plot(np.arange(1, len(model.loss_curve_) + 1),
+                        np.asarray(model.loss_curve_, dtype=float), label=label)
+        scores = getattr(model, "validation_scores_", None)
+        if validation and scores:
+            twin = twin or ax.twinx()
+            twin.plot(np.arange(1, len(scores) + 1), scores, linestyle="--",
+                      color=line.get_color(), label=f"{label} validation")
+            twin.set_ylabel("validation score")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    ax.legend()
+    return ax
+
+
+def plot_dead_units(model, ax=None):
+    """Fraction of dead units per hidden layer over the epochs of ``history_``.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        One line per hidden layer.
+    """
+    ax = _axes(ax)
+    records = [r for r in model.history_ if r.get("dead_fraction") is not None]
+    if not records:
+        raise ValueError("history_ has no dead-unit records: fit with a stochastic solver "
+                         "and record_history=True.")
+    dead = np.array([r["dead_fraction"] for r in records])
+    epochs = [r["epoch"] for r in records]
+    for layer in range(dead.shape[1]):
+        ax.plot(epochs, dead[:, layer], marker="o", label=f"hidden layer {layer}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("dead fraction")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"Dead units, {_describe(model)}")
+    ax.legend()
+    return ax
+
+
+def plot_activation_histograms(model, X, layers=None, bins=50, pre_activation=False,
+                               fig=None):
+    """Histogram of each hidden layer's activations on X, one panel per layer.
+
+    Parameters
+    ----------
+    model : fitted estimator
+    X : array-like of shape (n_samples, n_features)
+    layers : list of int, default=None
+        Hidden layers to draw (default: all).
+    bins : int, default=50
+    pre_activation : bool, default=False
+        Histogram of z instead of f(z).
+    fig : matplotlib Figure, default=None
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        One Axes per layer, each with ``bins`` bars.
+    """
+    plt = _pyplot()
+    n_hidden = len(model.coefs_) - 1
+    layers = list(range(n_hidden)) if layers is None else list(layers)
+    fig = fig or plt.figure(figsize=(4 * len(layers), 3))
+    axes = fig.subplots(1, len(layers), squeeze=False)[0]
+    for ax, layer in zip(axes, layers):
+        values = hidden_activations(model, X, layer=layer, pre_activation=pre_activation)
+        ax.hist(values.ravel(), bins=bins)
+        ax.set_title(f"layer {layer}")
+        ax.set_xlabel("pre-activation" if pre_activation else "activation")
+    return fig
+
+
+def plot_activation_comparison(cv_results, param="param_activation", ax=None):
+    """Mean ± std test score per activation from ``GridSearchCV.cv_results_``.
+
+    When several candidates share an activation (other parameters varied), the best
+    one is shown. Mean fit time is written above each bar.
+
+    Parameters
+    ----------
+    cv_results : dict
+        ``GridSearchCV(...).cv_results_``.
+    param : str, default='param_activation'
+        The key of the activation parameter (e.g. 'param_clf__activation' in a
+        Pipeline).
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        One bar per activation.
+    """
+    ax = _axes(ax)
+    best = {}
+    for act, mean, std, fit_time in zip(cv_results[param], cv_results["mean_test_score"],
+                                        cv_results["std_test_score"],
+                                        cv_results["mean_fit_time"]):
+        key = act if isinstance(act, str) else "/".join(act)
+        if key not in best or mean > best[key][0]:
+            best[key] = (mean, std, fit_time)
+    names = sorted(best)
+    means = [best[n][0] for n in names]
+    bars = ax.bar(names, means, yerr=[best[n][1] for n in names], capsize=3)
+    for bar, name in zip(bars, names):
+        ax.annotate(f"{best[name][2]:.2f}s", (bar.get_x() + bar.get_width() / 2,
+                                             bar.get_height()),
+                    ha="center", va="bottom", fontsize=7)
+    ax.set_ylabel("mean test score")
+    ax.set_ylim(min(means) - 0.05, min(1.0, max(means) + 0.05))
+    ax.tick_params(axis="x", rotation=45)
+    return ax

@@ -1,0 +1,80 @@
+"""relumlp.plotting draws what it should (headless), and the examples run."""
+import runpy
+import sys
+import warnings
+
+import matplotlib
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from relumlp import ReLUMLPClassifier  # noqa: E402
+from relumlp import plotting  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = ReLUMLPClassifier((10, 6), max_iter=4, random_state=0).fit(X, y)
+        b = ReLUMLPClassifier((10, 6), max_iter=3, early_stopping=True,
+                              random_state=0).fit(X, y)
+    yield X, y, a, b
+    plt.close("all")
+
+
+def test_training_curves(fitted):
+    X, y, a, b = fitted
+    ax = plotting.plot_training_curves([a, b], labels=["a", "b"])
+    assert len(ax.get_lines()) == 2
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), a.loss_curve_)
+    twin = [other for other in ax.figure.axes if other is not ax]
+    assert len(twin) == 1 and len(twin[0].get_lines()) == 1  # b's validation scores
+
+
+def test_dead_units(fitted):
+    X, y, a, _ = fitted
+    _, ax = plt.subplots()
+    assert plotting.plot_dead_units(a, ax=ax) is ax
+    assert len(ax.get_lines()) == 2  # one per hidden layer
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(),
+                               [r["dead_fraction"][1] for r in a.history_])
+
+
+def test_activation_histograms(fitted):
+    X, y, a, _ = fitted
+    fig = plotting.plot_activation_histograms(a, X, bins=20)
+    assert len(fig.axes) == 2
+    assert all(len(ax.patches) == 20 for ax in fig.axes)
+
+
+def test_activation_comparison(fitted):
+    X, y, _, _ = fitted
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search = GridSearchCV(ReLUMLPClassifier((8,), max_iter=3, random_state=0),
+                              {"activation": ["relu", "tanh", "elu"], "alpha": [1e-4, 1]},
+                              cv=2).fit(X[:300], y[:300])
+    ax = plotting.plot_activation_comparison(search.cv_results_)
+    assert len(ax.patches) == 3
+    assert sorted(t.get_text() for t in ax.get_xticklabels()) == ["elu", "relu", "tanh"]
+
+
+def test_dying_relu_example_runs(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "plot_dying_relu.py"
+    monkeypatch.setattr(sys, "argv", [str(example), str(tmp_path)])
+    runpy.run_path(str(example), run_name="__main__")
+    assert (tmp_path / "dying_relu_dead_units.png").stat().st_size > 1000
+    assert (tmp_path / "dying_relu_loss.png").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert "leaky_relu" in printed and "test accuracy" in printed
+    plt.close("all")
