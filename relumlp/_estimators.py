@@ -150,7 +150,7 @@ class _BaseReLUMLP(BaseEstimator):
                              self._dropout_rates(n_hidden))
 
     # ------------------------------------------------------------------ fitting
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, X_val=None, y_val=None):
         hidden = self._hidden_layer_sizes()
         self._check_params(incremental)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
@@ -188,8 +188,10 @@ class _BaseReLUMLP(BaseEstimator):
         trainer = _training.Trainer(layout, flat, X, y, sw, self.loss, self.alpha,
                                     self.alpha_l1, self.max_grad_norm, seed)
         trainer.step = getattr(self, "_dropout_step", 0)
+        validation = self._validation_set(X_val, y_val, flat.dtype)
         if self.solver in _STOCHASTIC_SOLVERS:
-            _training.fit_stochastic(self, trainer, X, y, sample_weight, incremental)
+            _training.fit_stochastic(self, trainer, X, y, sample_weight, incremental,
+                                     validation)
         else:
             _training.fit_lbfgs(self, trainer)
         self._dropout_step = trainer.step
@@ -201,12 +203,42 @@ class _BaseReLUMLP(BaseEstimator):
             )
         return self
 
+    def _validation_set(self, X_val, y_val, dtype):
+        """(X_val, y_val as labels, y_val in the output encoding), or None."""
+        if X_val is None and y_val is None:
+            return None
+        if X_val is None or y_val is None:
+            raise ValueError("X_val and y_val must be given together.")
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            warnings.warn("X_val / y_val are used by solver='adam' and 'sgd' only; "
+                          f"solver={self.solver!r} ignores them.", UserWarning)
+            return None
+        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"],
+                              dtype=(np.float64, np.float32), reset=False)
+        y_val = np.asarray(y_val)
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val)
+        if len(y_val) != X_val.shape[0] or X_val.shape[0] == 0:
+            raise ValueError(
+                f"X_val has {X_val.shape[0]} rows and y_val {len(y_val)}; they must match "
+                "and not be empty."
+            )
+        if self._is_classifier:
+            unknown = np.setdiff1d(unique_labels(y_val), self.classes_)
+            if len(unknown):
+                raise ValueError(f"y_val has classes not seen in y: {unknown}.")
+            encoded = self._label_binarizer.transform(y_val)
+        else:
+            encoded = y_val.astype(dtype)
+        return X_val, y_val, encoded
+
     def _initialize(self, layout, dtype):
         self.n_iter_ = 0
         self.t_ = 0
         self.n_layers_ = layout.n_layers + 1
         self.out_activation_ = layout.out_activation
         self._dropout_step = 0
+        self.validation_loss_curve_ = None
         flat = init_params(layout, self.weight_init, self._random_state, dtype,
                            self.negative_slope,
                            sklearn_logistic=isinstance(self.activation, str)
@@ -239,7 +271,7 @@ class _BaseReLUMLP(BaseEstimator):
         return sample_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, X_val=None, y_val=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -251,13 +283,22 @@ class _BaseReLUMLP(BaseEstimator):
             regression).
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        X_val, y_val : array-like, default=None
+            A validation set (stochastic solvers). Each epoch records its score in
+            ``validation_scores_`` and its loss in ``validation_loss_curve_`` (and in
+            ``history_``); with ``early_stopping=True`` it replaces the internal
+            ``validation_fraction`` split, so every row of X trains. Inside a
+            ``Pipeline`` or ``GridSearchCV``, route it with
+            ``set_fit_request(X_val=True, y_val=True)`` (scikit-learn's metadata
+            routing); note that a pipeline does not transform it.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False,
+                         X_val=X_val, y_val=y_val)
 
     def history_frame(self):
         """``history_`` as a pandas DataFrame, one row per epoch.
@@ -516,9 +557,13 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         Weight matrices, in the dtype of the training data.
     intercepts_ : list of ndarray
         Bias vectors.
+    validation_loss_curve_ : list of float
+        Loss on the validation set per epoch, when there is one (``X_val`` given or
+        ``early_stopping=True``).
     history_ : list of dict
         One record per epoch (per iteration for lbfgs), kept across warm starts:
-        ``epoch``, ``loss``, ``validation_score`` (None without early stopping),
+        ``epoch``, ``loss``, ``validation_score`` and ``validation_loss`` (None
+        without a validation set),
         ``learning_rate``, ``time`` (seconds), and lists with one value per hidden
         layer: ``dead_fraction`` (units whose pre-activation was <= 0 for every sample
         of the epoch), ``sparsity`` (share of pre-activations <= 0), and one per layer:
@@ -898,9 +943,13 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         Weight matrices, in the dtype of the training data.
     intercepts_ : list of ndarray
         Bias vectors.
+    validation_loss_curve_ : list of float
+        Loss on the validation set per epoch, when there is one (``X_val`` given or
+        ``early_stopping=True``).
     history_ : list of dict
         One record per epoch (per iteration for lbfgs), kept across warm starts:
-        ``epoch``, ``loss``, ``validation_score`` (None without early stopping),
+        ``epoch``, ``loss``, ``validation_score`` and ``validation_loss`` (None
+        without a validation set),
         ``learning_rate``, ``time`` (seconds), and lists with one value per hidden
         layer: ``dead_fraction`` (units whose pre-activation was <= 0 for every sample
         of the epoch), ``sparsity`` (share of pre-activations <= 0), and one per layer:

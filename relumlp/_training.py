@@ -292,7 +292,7 @@ class Trainer:
         return loss, self.grads
 
 
-def fit_stochastic(est, trainer, X, y, sample_weight, incremental):
+def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=None):
     """scikit-learn's ``_fit_stochastic``, one kernel call per epoch.
 
     ``X`` / ``y`` / ``sample_weight`` are the validated inputs (``y`` in the estimator's
@@ -313,16 +313,31 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental):
         est.best_loss_ = np.inf
     if not hasattr(est, "_no_improvement_count"):
         est._no_improvement_count = 0
-    if early_stopping:
+    Y_val = None  # validation targets in the network's output encoding
+    if validation is not None:
+        # A user-supplied validation set: no split, every row trains.
+        X_val, y_val, Y_val = validation
+        sw_val = None
+        train_idx = np.arange(n_total, dtype=np.intp)
+        if est.validation_scores_ is None:
+            est.validation_scores_ = []
+    elif early_stopping:
         train_idx, val_idx = _validation_split(est, y, n_total)
         X_val = X[val_idx]
-        y_val = y[val_idx]
+        Y_val = y_val = y[val_idx]
         sw_val = None if sample_weight is None else sample_weight[val_idx]
         if hasattr(est, "_label_binarizer"):
             y_val = est._label_binarizer.inverse_transform(y_val)
     else:
         train_idx = np.arange(n_total, dtype=np.intp)
         X_val = y_val = sw_val = None
+    if Y_val is not None:
+        Y_val = np.ascontiguousarray(np.asarray(Y_val).reshape(len(Y_val), -1),
+                                     dtype=trainer.dtype)
+        sw_val_k = np.ascontiguousarray(np.ones(len(Y_val)) if sw_val is None else sw_val,
+                                        dtype=trainer.dtype)
+        if not hasattr(est, "validation_loss_curve_") or est.validation_loss_curve_ is None:
+            est.validation_loss_curve_ = []
 
     n_samples = train_idx.shape[0]
     sample_idx = np.arange(n_samples, dtype=np.intp)
@@ -380,13 +395,23 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental):
                     print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
 
                 _update_no_improvement_count(est, trainer, early_stopping, X_val, y_val, sw_val)
+                val_loss = None
+                if Y_val is not None:
+                    P = forward(trainer.layout, trainer.flat, X_val)
+                    val_loss = _kernels.loss_value(P, Y_val, sw_val_k, trainer.loss,
+                                                   trainer.clip_eps)
+                    est.validation_loss_curve_.append(val_loss)
+                    if not early_stopping:  # monitoring only
+                        est.validation_scores_.append(
+                            est._score(X_val, y_val, sample_weight=sw_val))
                 if est.record_history:
                     dead, sparsity = trainer.unit_stats(n_samples)
                     est.history_.append({
                         "epoch": len(est.history_) + 1,
                         "loss": float(est.loss_),
                         "validation_score": (float(est.validation_scores_[-1])
-                                             if early_stopping else None),
+                                             if X_val is not None else None),
+                        "validation_loss": val_loss,
                         "learning_rate": float(optimizer.learning_rate),
                         "time": time.perf_counter() - tic,
                         "dead_fraction": dead,
@@ -512,7 +537,8 @@ def fit_lbfgs(est, trainer):
             now = time.perf_counter()
             est.history_.append({
                 "epoch": len(est.history_) + 1, "loss": float(intermediate_result.fun),
-                "validation_score": None, "learning_rate": None, "time": now - tic[0],
+                "validation_score": None, "validation_loss": None,
+                "learning_rate": None, "time": now - tic[0],
                 "dead_fraction": None, "sparsity": None, "grad_norm": None,
             })
             tic[0] = now

@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 from relumlp import ReLUMLPClassifier, ReLUMLPRegressor
 from relumlp.diagnostics import hidden_activations
 
-KEYS = {"epoch", "loss", "validation_score", "learning_rate", "time", "dead_fraction",
+KEYS = {"epoch", "loss", "validation_score", "validation_loss", "learning_rate", "time", "dead_fraction",
         "sparsity", "grad_norm"}
 
 
@@ -117,3 +117,46 @@ def test_activation_summary_matches_numpy(digits):
     assert rows[1]["prelu_slopes_near_0"] == pytest.approx(np.mean(np.abs(slopes) < 0.05))
     frame = activation_summary(clf, X)
     assert list(frame["units"]) == [20, 6]
+
+
+def test_user_validation_set(digits):
+    from sklearn.metrics import log_loss
+
+    X, y = digits
+    X_tr, y_tr, X_val, y_val = X[:1200], y[:1200], X[1200:], y[1200:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = ReLUMLPClassifier((16,), max_iter=4, random_state=0).fit(
+            X_tr, y_tr, X_val=X_val, y_val=y_val)
+    assert len(clf.validation_scores_) == len(clf.validation_loss_curve_) == clf.n_iter_
+    assert clf.validation_scores_[-1] == pytest.approx(clf.score(X_val, y_val))
+    assert clf.validation_loss_curve_[-1] == pytest.approx(
+        log_loss(y_val, clf.predict_proba(X_val), labels=clf.classes_), rel=1e-10)
+    assert [r["validation_loss"] for r in clf.history_] == clf.validation_loss_curve_
+    # With early stopping, the given set replaces the split: every row trains.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        es = ReLUMLPClassifier((16,), max_iter=3, early_stopping=True, random_state=0).fit(
+            X_tr, y_tr, X_val=X_val, y_val=y_val)
+    assert es.t_ == es.n_iter_ * len(X_tr)
+    assert len(es.validation_loss_curve_) == es.n_iter_
+    with pytest.raises(ValueError, match="together"):
+        ReLUMLPClassifier().fit(X_tr, y_tr, X_val=X_val)
+    with pytest.raises(ValueError, match="not seen"):
+        ReLUMLPClassifier(max_iter=1).fit(X_tr[y_tr < 5], y_tr[y_tr < 5], X_val=X_val,
+                                          y_val=y_val)
+
+
+def test_validation_set_routed_through_grid_search(digits):
+    import sklearn
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = digits
+    with sklearn.config_context(enable_metadata_routing=True):
+        clf = ReLUMLPClassifier((8,), max_iter=2, random_state=0).set_fit_request(
+            X_val=True, y_val=True)
+        search = GridSearchCV(clf, {"activation": ["relu", "elu"]}, cv=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            search.fit(X[:600], y[:600], X_val=X[600:800], y_val=y[600:800])
+    assert len(search.best_estimator_.validation_loss_curve_) == 2
