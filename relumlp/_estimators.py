@@ -75,6 +75,7 @@ class _BaseReLUMLP(BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left"), tuple, list],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "record_history": ["boolean"],
+        "early_stopping_metric": [StrOptions({"score", "loss"})],
     }
 
     _is_classifier = False
@@ -239,6 +240,7 @@ class _BaseReLUMLP(BaseEstimator):
         self.out_activation_ = layout.out_activation
         self._dropout_step = 0
         self.validation_loss_curve_ = None
+        self.best_validation_loss_ = None
         flat = init_params(layout, self.weight_init, self._random_state, dtype,
                            self.negative_slope,
                            sklearn_logistic=isinstance(self.activation, str)
@@ -532,6 +534,11 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         Record ``history_``: per epoch the loss, validation score, learning rate,
         wall time and, per hidden layer, the dead-unit fraction, the sparsity and the
         gradient norm. The unit counts ride on the forward kernel's bias pass.
+    early_stopping_metric : {'score', 'loss'}, default='score'
+        What early stopping monitors on the validation set: the score (accuracy /
+        R^2, as scikit-learn) or the loss (lower is better, by at least ``tol``). The
+        best weights by that metric are restored; ``best_validation_loss_`` records
+        the best loss.
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into ``sample_weight``. 'balanced' uses
         ``n_samples / (n_classes * np.bincount(y))``; it is not available in
@@ -653,6 +660,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         dropout=0.0,
         max_grad_norm=None,
         record_history=True,
+        early_stopping_metric="score",
         class_weight=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -685,6 +693,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         self.dropout = dropout
         self.max_grad_norm = max_grad_norm
         self.record_history = record_history
+        self.early_stopping_metric = early_stopping_metric
         self.class_weight = class_weight
 
     loss = "log_loss"
@@ -924,6 +933,11 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         Record ``history_``: per epoch the loss, validation score, learning rate,
         wall time and, per hidden layer, the dead-unit fraction, the sparsity and the
         gradient norm. The unit counts ride on the forward kernel's bias pass.
+    early_stopping_metric : {'score', 'loss'}, default='score'
+        What early stopping monitors on the validation set: the score (accuracy /
+        R^2, as scikit-learn) or the loss (lower is better, by at least ``tol``). The
+        best weights by that metric are restored; ``best_validation_loss_`` records
+        the best loss.
 
     Attributes
     ----------
@@ -1044,6 +1058,7 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         dropout=0.0,
         max_grad_norm=None,
         record_history=True,
+        early_stopping_metric="score",
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -1076,6 +1091,7 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         self.dropout = dropout
         self.max_grad_norm = max_grad_norm
         self.record_history = record_history
+        self.early_stopping_metric = early_stopping_metric
 
     def _out_activation(self, n_outputs):
         return "exp" if self.loss == "poisson" else "identity"

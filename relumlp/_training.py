@@ -394,7 +394,6 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=No
                 if est.verbose:
                     print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
 
-                _update_no_improvement_count(est, trainer, early_stopping, X_val, y_val, sw_val)
                 val_loss = None
                 if Y_val is not None:
                     P = forward(trainer.layout, trainer.flat, X_val)
@@ -404,6 +403,8 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=No
                     if not early_stopping:  # monitoring only
                         est.validation_scores_.append(
                             est._score(X_val, y_val, sample_weight=sw_val))
+                _update_no_improvement_count(est, trainer, early_stopping, X_val, y_val,
+                                             sw_val, val_loss)
                 if est.record_history:
                     dead, sparsity = trainer.unit_stats(n_samples)
                     est.history_.append({
@@ -487,12 +488,26 @@ def _validation_split(est, y, n_samples):
     return train_idx, val_idx
 
 
-def _update_no_improvement_count(est, trainer, early_stopping, X_val, y_val, sw_val):
+def _update_no_improvement_count(est, trainer, early_stopping, X_val, y_val, sw_val,
+                                 val_loss=None):
     if early_stopping:
         score = est._score(X_val, y_val, sample_weight=sw_val)
         est.validation_scores_.append(score)
         if est.verbose:
             print("Validation score: %f" % score)
+        if est.early_stopping_metric == "loss":
+            # Lower is better: improvement means val_loss < best - tol.
+            best = getattr(est, "best_validation_loss_", None)
+            best = np.inf if best is None else best
+            if not val_loss < best - est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if val_loss < best:
+                est.best_validation_loss_ = val_loss
+                est.best_validation_score_ = score
+                est._best_params = trainer.flat.copy()
+            return
         if score < est.best_validation_score_ + est.tol:
             est._no_improvement_count += 1
         else:

@@ -160,3 +160,21 @@ def test_validation_set_routed_through_grid_search(digits):
             warnings.simplefilter("ignore", ConvergenceWarning)
             search.fit(X[:600], y[:600], X_val=X[600:800], y_val=y[600:800])
     assert len(search.best_estimator_.validation_loss_curve_) == 2
+
+
+def test_early_stopping_on_validation_loss(digits):
+    X, y = digits
+    params = dict(hidden_layer_sizes=(32,), max_iter=60, early_stopping=True,
+                  n_iter_no_change=3, tol=1e-3, learning_rate_init=0.01, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        by_loss = ReLUMLPClassifier(early_stopping_metric="loss", **params).fit(X, y)
+    curve = np.asarray(by_loss.validation_loss_curve_)
+    assert by_loss.best_validation_loss_ == pytest.approx(curve.min())
+    best_epoch = int(np.argmin(curve))
+    # Stopped n_iter_no_change + 1 epochs without a tol-improvement after the best.
+    assert by_loss.n_iter_ <= best_epoch + 1 + params["n_iter_no_change"] + 1
+    # The restored weights are the best epoch's: their score is the recorded one.
+    assert by_loss.best_validation_score_ == by_loss.validation_scores_[best_epoch]
+    with pytest.raises(ValueError, match="early_stopping_metric"):
+        ReLUMLPClassifier(early_stopping_metric="auc").fit(X, y)
