@@ -9,7 +9,14 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    RegressorMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
@@ -41,7 +48,7 @@ def _check_fitted(est):
         check_is_fitted(est)
 
 
-class _BaseReLUMLP(BaseEstimator):
+class _BaseReLUMLP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared machinery of the two estimators. Not for direct use."""
 
     _parameter_constraints: dict = {
@@ -301,6 +308,38 @@ class _BaseReLUMLP(BaseEstimator):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False,
                          X_val=X_val, y_val=y_val)
+
+    def transform(self, X, layer=-1):
+        """Activations of a hidden layer: the fitted network as a feature extractor.
+
+        Makes the estimator usable as a step of a ``Pipeline`` (MLP features followed
+        by another model); ``get_feature_names_out`` names the last hidden layer's
+        units.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+        layer : int, default=-1
+            Hidden layer (0 is the first, -1 the last).
+
+        Returns
+        -------
+        H : ndarray of shape (n_samples, n_units)
+            The layer's activations, in the model's dtype (no dropout).
+        """
+        _check_fitted(self)
+        if len(self.coefs_) < 2:
+            raise ValueError("transform needs at least one hidden layer; "
+                             f"hidden_layer_sizes={self.hidden_layer_sizes!r}.")
+        from relumlp.diagnostics import hidden_activations
+
+        return hidden_activations(self, X, layer=layer)
+
+    @property
+    def _n_features_out(self):
+        """Units of the last hidden layer (the output of ``transform``)."""
+        return self.coefs_[-1].shape[0]
 
     def history_frame(self):
         """``history_`` as a pandas DataFrame, one row per epoch.

@@ -178,3 +178,25 @@ def test_early_stopping_on_validation_loss(digits):
     assert by_loss.best_validation_score_ == by_loss.validation_scores_[best_epoch]
     with pytest.raises(ValueError, match="early_stopping_metric"):
         ReLUMLPClassifier(early_stopping_metric="auc").fit(X, y)
+
+
+def test_transform_as_pipeline_feature_extractor(digits):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    X, y = digits
+    mlp = ReLUMLPClassifier((32, 16), max_iter=20, random_state=0)
+    pipe = make_pipeline(mlp, LogisticRegression(max_iter=500))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(X, y)
+    H = mlp.transform(X)
+    assert H.shape == (len(X), 16)
+    np.testing.assert_array_equal(H, hidden_activations(mlp, X, layer=-1))
+    np.testing.assert_array_equal(mlp.transform(X, layer=0),
+                                  hidden_activations(mlp, X, layer=0))
+    assert list(mlp.get_feature_names_out())[:2] == ["relumlpclassifier0",
+                                                      "relumlpclassifier1"]
+    assert pipe.score(X, y) > 0.8
+    with pytest.raises(ValueError, match="hidden layer"):
+        _fit(ReLUMLPClassifier((), max_iter=1), X, y).transform(X)
