@@ -488,48 +488,6 @@ cdef double _sum_abs(const floating* W, Py_ssize_t size) noexcept nogil:
 
 
 # ---------------------------------------------------------------------------------------
-# Optimizers over the flat parameter buffer; same operation order as scikit-learn.
-
-cdef void _sgd_update(
-        floating* params,          # IN/OUT
-        const floating* G,         # IN
-        floating* velocity,        # IN/OUT
-        Py_ssize_t size, floating lr, floating momentum, bint nesterov,
-        int n_threads) noexcept nogil:
-    """v := momentum * v - lr * g; w += v (or momentum * v - lr * g with Nesterov)."""
-    cdef Py_ssize_t k
-    cdef floating v
-    cdef int nt = _nt(size, n_threads)
-    for k in prange(size, schedule="static", num_threads=nt):
-        v = momentum * velocity[k] - lr * G[k]
-        velocity[k] = v
-        if nesterov:
-            params[k] = params[k] + (momentum * v - lr * G[k])
-        else:
-            params[k] = params[k] + v
-
-
-cdef void _adam_update(
-        floating* params,          # IN/OUT
-        const floating* G,         # IN
-        floating* M, floating* V,  # IN/OUT: first and second moments
-        Py_ssize_t size, floating lr_t, floating beta_1, floating beta_2,
-        floating one_minus_beta_1, floating one_minus_beta_2, floating epsilon,
-        int n_threads) noexcept nogil:
-    """m := b1 m + (1-b1) g; v := b2 v + (1-b2) g^2; w += -lr_t m / (sqrt(v) + eps)."""
-    cdef Py_ssize_t k
-    cdef floating m, v, g
-    cdef int nt = _nt(size, n_threads)
-    for k in prange(size, schedule="static", num_threads=nt):
-        g = G[k]
-        m = beta_1 * M[k] + one_minus_beta_1 * g
-        v = beta_2 * V[k] + one_minus_beta_2 * (g * g)
-        M[k] = m
-        V[k] = v
-        params[k] = params[k] + (-lr_t) * m / (_sqrt(v) + epsilon)
-
-
-# ---------------------------------------------------------------------------------------
 # The fused minibatch step: finalise the gradient, update parameters and optimizer state,
 # and measure the penalty of the new weights (the next batch's loss needs it), in one
 # pass over the flat buffer instead of four. Same arithmetic, in the same order, as the
@@ -1330,20 +1288,45 @@ def clip_by_norm(floating[::1] G, double max_norm):
     return norm
 
 
+cdef void _update_only(floating* params, const floating* grads, floating* s1,
+                       floating* s2, Py_ssize_t size, Step* st, int n_threads) except *:
+    """Run the training step kernel as a pure optimizer update (no finalisation, no
+    penalty), so that the tests exercise exactly the code that training runs."""
+    cdef double* partials = <double*> malloc(2 * (size // _STEP_CHUNK + 1) * sizeof(double))
+    if partials == NULL:
+        raise MemoryError()
+    st.finalize = False
+    st.alpha = st.l1 = 0
+    st.sw_sum = 1
+    with nogil:
+        # G is only read when finalize is False; the cast drops const for the signature.
+        _fused_step(params, <floating*> grads, s1, s2, 0, size, st, partials, 0, 0,
+                    n_threads)
+    free(partials)
+
+
 def sgd_update(floating[::1] params, const floating[::1] grads, floating[::1] velocity,
                double learning_rate, double momentum, bint nesterov, int n_threads):
     """One SGD step with (Nesterov) momentum, in place."""
-    with nogil:
-        _sgd_update(&params[0], &grads[0], &velocity[0], params.shape[0],
-                    <floating> learning_rate, <floating> momentum, nesterov, n_threads)
+    cdef Step st
+    memset(&st, 0, sizeof(Step))
+    st.solver = SGD
+    st.lr = learning_rate
+    st.momentum = momentum
+    st.nesterov = nesterov
+    _update_only(&params[0], &grads[0], &velocity[0], &velocity[0], params.shape[0],
+                 &st, n_threads)
 
 
 def adam_update(floating[::1] params, const floating[::1] grads, floating[::1] m,
                 floating[::1] v, double lr_t, double beta_1, double beta_2,
                 double epsilon, int n_threads):
     """One Adam step with the bias-corrected rate lr_t, in place."""
-    with nogil:
-        _adam_update(&params[0], &grads[0], &m[0], &v[0], params.shape[0],
-                     <floating> lr_t, <floating> beta_1, <floating> beta_2,
-                     <floating> (1 - beta_1), <floating> (1 - beta_2),
-                     <floating> epsilon, n_threads)
+    cdef Step st
+    memset(&st, 0, sizeof(Step))
+    st.solver = ADAM
+    st.lr_t = lr_t
+    st.beta_1 = beta_1
+    st.beta_2 = beta_2
+    st.epsilon = epsilon
+    _update_only(&params[0], &grads[0], &m[0], &v[0], params.shape[0], &st, n_threads)
