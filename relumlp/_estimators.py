@@ -17,6 +17,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.callback import CallbackSupportMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
@@ -48,7 +49,8 @@ def _check_fitted(est):
         check_is_fitted(est)
 
 
-class _BaseReLUMLP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _BaseReLUMLP(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                   BaseEstimator):
     """Shared machinery of the two estimators. Not for direct use."""
 
     _parameter_constraints: dict = {
@@ -197,11 +199,22 @@ class _BaseReLUMLP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                                     self.alpha_l1, self.max_grad_norm, seed)
         trainer.step = getattr(self, "_dropout_step", 0)
         validation = self._validation_set(X_val, y_val, flat.dtype)
-        if self.solver in _STOCHASTIC_SOLVERS:
+        # scikit-learn's callbacks (set_callbacks): the fit is the root task, each epoch
+        # (lbfgs: each iteration, plus the empty one scipy's callback protocol leaves) a
+        # subtask.
+        stochastic = self.solver in _STOCHASTIC_SOLVERS
+        callback_ctx = self._init_callback_context(
+            max_subtasks=(1 if incremental else self.max_iter) if stochastic
+            else self.max_iter + 1)
+        metadata = None if sample_weight is None else {"sample_weight": sample_weight}
+        callback_ctx.call_on_fit_task_begin(estimator=self, X=X, y=y_labels,
+                                            metadata=metadata)
+        if stochastic:
             _training.fit_stochastic(self, trainer, X, y, sample_weight, incremental,
-                                     validation)
+                                     validation, y_labels=y_labels,
+                                     callback_ctx=callback_ctx)
         else:
-            _training.fit_lbfgs(self, trainer)
+            _training.fit_lbfgs(self, trainer, X, y_labels, sample_weight, callback_ctx)
         self._dropout_step = trainer.step
 
         if not np.isfinite(flat).all():
@@ -209,6 +222,8 @@ class _BaseReLUMLP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 "Solver produced non-finite parameter weights. The input data may contain "
                 "large values and need to be preprocessed."
             )
+        callback_ctx.call_on_fit_task_end(estimator=self, X=X, y=y_labels,
+                                          metadata=metadata, reconstruction_attributes={})
         return self
 
     def _validation_set(self, X_val, y_val, dtype):
@@ -522,8 +537,10 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         Seeds weight initialisation, shuffling and the early-stopping split.
     tol : float, default=1e-4
         Tolerance of the stopping rules.
-    verbose : bool, default=False
-        Print the loss at every iteration.
+    verbose : bool or int, default=False
+        ``1`` (or True): print the loss at every iteration, like scikit-learn.
+        ``2``: a progress bar instead (tqdm's if tqdm is installed, a plain text bar
+        otherwise). ``3`` or more: both, the bar only if tqdm is installed.
     warm_start : bool, default=False
         Reuse the previous solution as initialisation.
     momentum : float, default=0.9
@@ -921,8 +938,10 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         Seeds initialisation, shuffling and the early-stopping split.
     tol : float, default=1e-4
         Tolerance of the stopping rules.
-    verbose : bool, default=False
-        Print the loss at every iteration.
+    verbose : bool or int, default=False
+        ``1`` (or True): print the loss at every iteration, like scikit-learn.
+        ``2``: a progress bar instead (tqdm's if tqdm is installed, a plain text bar
+        otherwise). ``3`` or more: both, the bar only if tqdm is installed.
     warm_start : bool, default=False
         Reuse the previous solution as initialisation.
     momentum : float, default=0.9

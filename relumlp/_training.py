@@ -5,6 +5,8 @@ epoch is a single call into ``_kernels.sgd_epoch`` with the GIL released. The
 semantics (loss definition, schedules, stopping rules, ``n_iter_`` / ``t_``) follow
 scikit-learn's ``BaseMultilayerPerceptron`` exactly.
 """
+import signal
+import threading
 import time
 import warnings
 
@@ -292,12 +294,19 @@ class Trainer:
         return loss, self.grads
 
 
-def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=None):
+def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=None,
+                   y_labels=None, callback_ctx=None):
     """scikit-learn's ``_fit_stochastic``, one kernel call per epoch.
 
     ``X`` / ``y`` / ``sample_weight`` are the validated inputs (``y`` in the estimator's
-    target encoding, used only for the early-stopping split and score).
+    target encoding, used only for the early-stopping split and score; ``y_labels`` as
+    the user gave them, for callbacks). Each epoch is a subtask of ``callback_ctx``
+    (scikit-learn's callback protocol) when given; a callback returning True from
+    ``on_fit_task_end`` stops training after that epoch. The first Ctrl-C stops after
+    the running epoch; a second one interrupts at once and rolls back to the last
+    completed epoch.
     """
+    y_labels = y if y_labels is None else y_labels
     if not incremental or not hasattr(est, "_optimizer"):
         est._optimizer = make_optimizer(est, trainer.layout.n_params, trainer.dtype)
     optimizer = est._optimizer
@@ -353,26 +362,38 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=No
 
     context, trainer.row_parallel = epoch_plan(trainer.layout, batch_size, trainer.X[4],
                                                trainer.max_grad_norm > 0)
-    with context:
+    X_train = X if validation is not None or not early_stopping else X[train_idx]
+    y_train = y_labels if validation is not None or not early_stopping else y_labels[train_idx]
+    metadata = None if sample_weight is None else {"sample_weight": (
+        sample_weight if X_train is X else sample_weight[train_idx])}
+    progress = Progress(1 if incremental else est.max_iter, est.verbose)
+    est.n_iter_ = 0
+    mark = _Mark(est, trainer)
+    with context, InterruptGuard() as interrupt:
         try:
-            est.n_iter_ = 0
             for _ in range(est.max_iter):
+                mark = _Mark(est, trainer)
+                epoch_ctx = None
+                if callback_ctx is not None:
+                    epoch_ctx = callback_ctx.subcontext(task_name="epoch")
+                    epoch_ctx.call_on_fit_task_begin(
+                        estimator=est, X=X_train, y=y_train, metadata=metadata,
+                        reconstruction_attributes=lambda: fitted_attributes(est, trainer))
                 if est.shuffle:
                     # sklearn.utils.shuffle's draws (an arange shuffled in place), without
                     # its validation overhead.
                     perm = np.arange(n_samples, dtype=np.intp)
                     est._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
-                last_finite = trainer.flat.copy()
                 tic = time.perf_counter()
                 accumulated = trainer.epoch(optimizer, train_idx[sample_idx], batch_size,
                                             count_units=est.record_history)
                 if not (np.isfinite(accumulated) and np.isfinite(trainer.flat).all()):
                     if not early_stopping:
-                        _diverged(est, trainer, last_finite, accumulated)
+                        _diverged(est, trainer, mark.flat, accumulated)
                     # With early stopping, like scikit-learn: the epoch scores NaN, and
                     # the best (finite) weights are restored below. We stop right away.
-                    trainer.flat[...] = last_finite
+                    trainer.flat[...] = mark.flat
                     est._optimizer = make_optimizer(est, trainer.layout.n_params,
                                                     trainer.dtype)
                     est.n_iter_ += 1
@@ -391,7 +412,7 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=No
                 est.loss_ = trainer.dtype.type(accumulated / n_samples)
                 est.t_ += n_samples
                 est.loss_curve_.append(est.loss_)
-                if est.verbose:
+                if est.verbose and est.verbose != 2:
                     print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
 
                 val_loss = None
@@ -420,6 +441,19 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=No
                         "grad_norm": trainer.grad_norms(),
                     })
                 optimizer.iteration_ends(est.t_)
+                progress.update(est.n_iter_, est.loss_, est.validation_scores_[-1]
+                                if X_val is not None else None)
+                mark = None  # the epoch is complete: nothing to roll back
+
+                stop = epoch_ctx is not None and epoch_ctx.call_on_fit_task_end(
+                    estimator=est, X=X_train, y=y_train, metadata=metadata,
+                    reconstruction_attributes=lambda: fitted_attributes(est, trainer))
+                if stop:
+                    if est.verbose:
+                        print("A callback requested to stop training. Stopping.")
+                    break
+                if interrupt.requested:
+                    raise KeyboardInterrupt
 
                 if est._no_improvement_count > est.n_iter_no_change:
                     if early_stopping:
@@ -435,16 +469,151 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=No
                 if incremental:
                     break
                 if est.n_iter_ == est.max_iter:
+                    progress.close()  # end the bar's line before the warning
                     warnings.warn(
                         "Stochastic Optimizer: Maximum iterations (%d) reached and the "
                         "optimization hasn't converged yet." % est.max_iter,
                         ConvergenceWarning,
                     )
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            if mark is not None:
+                # Interrupted inside an epoch: back to the last completed one.
+                mark.restore(est, trainer)
+            warnings.warn(
+                f"Training interrupted by user. The model holds the weights of the last "
+                f"completed epoch (n_iter_={est.n_iter_}).", UserWarning)
+        finally:
+            progress.close()
 
     if early_stopping:
         trainer.flat[...] = est._best_params
+
+
+class _Mark:
+    """What one epoch changes, saved at its start so that an interrupted epoch can be
+    rolled back: the weights, optimizer state, counters and the recorded curves."""
+
+    _LISTS = ("loss_curve_", "validation_scores_", "validation_loss_curve_", "history_")
+    _SCALARS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_",
+                "best_validation_loss_", "_no_improvement_count", "_best_params")
+
+    def __init__(self, est, trainer):
+        self.flat = trainer.flat.copy()
+        self.step = trainer.step
+        opt = getattr(est, "_optimizer", None)
+        self.optimizer = None if opt is None else {
+            k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(opt).items()}
+        self.lengths = {k: len(getattr(est, k)) for k in self._LISTS
+                        if getattr(est, k, None) is not None}
+        self.scalars = {k: getattr(est, k) for k in self._SCALARS if hasattr(est, k)}
+
+    def restore(self, est, trainer):
+        trainer.flat[...] = self.flat
+        trainer.step = self.step
+        opt = getattr(est, "_optimizer", None)
+        if opt is not None and self.optimizer is not None:
+            for k, v in self.optimizer.items():
+                if isinstance(v, np.ndarray):
+                    getattr(opt, k)[...] = v
+                else:
+                    setattr(opt, k, v)
+        for k, n in self.lengths.items():
+            del getattr(est, k)[n:]
+        for k, v in self.scalars.items():
+            setattr(est, k, v)
+
+
+class InterruptGuard:
+    """During fit, the first Ctrl-C asks training to stop after the running epoch.
+
+    Only in the main thread, and only when SIGINT has Python's default handler (a
+    handler installed by the user is left alone). A second Ctrl-C raises
+    ``KeyboardInterrupt`` at once, as usual.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            try:
+                self._previous = signal.signal(signal.SIGINT, self._handle)
+            except ValueError:  # e.g. an embedded interpreter without signal support
+                self._previous = None
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+class Progress:
+    """``verbose >= 2``: a progress bar over epochs (tqdm if installed, else plain text).
+
+    ``verbose=2`` shows the bar alone; ``verbose >= 3`` the bar (tqdm only) and the
+    per-epoch lines of ``verbose=1``.
+
+    The plain fallback rewrites one line on stdout with ``\\r``; both show the loss and,
+    when there is one, the validation score.
+    """
+
+    def __init__(self, total, verbose, unit="epoch"):
+        self.total = total
+        self.unit = unit
+        self.bar = None
+        self.active = bool(verbose) and verbose >= 2
+        self.done = 0
+        if not self.active:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            # The plain bar rewrites its line: only alone, not between verbose lines.
+            self.active = verbose == 2
+            return
+        self.bar = tqdm(total=total, unit=unit, desc="relumlp fit", leave=True)
+
+    def update(self, n_done, loss, score=None):
+        if not self.active:
+            return
+        info = f"loss={float(loss):.6g}" + (
+            "" if score is None else f", validation score={float(score):.4f}")
+        if self.bar is not None:
+            self.bar.set_postfix_str(info, refresh=False)
+            self.bar.update(n_done - self.done)
+        else:
+            width = 30
+            filled = int(width * min(n_done, self.total) / max(self.total, 1))
+            print(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.unit} "
+                  f"{n_done}/{self.total} {info}", end="", flush=True)
+        self.done = n_done
+
+    def close(self):
+        if not self.active:
+            return
+        if self.bar is not None:
+            self.bar.close()
+        elif self.done:
+            print(flush=True)
+        self.active = False
+
+
+def fitted_attributes(est, trainer):
+    """The attributes that make a shallow copy of ``est`` predict with the current
+    weights (a copy of them): scikit-learn's callbacks' ``fitted_estimator``."""
+    flat = trainer.flat.copy()
+    coefs, intercepts, slopes = trainer.layout.views(flat)
+    return {"_flat": flat, "coefs_": coefs, "intercepts_": intercepts,
+            "prelu_slopes_": slopes, "_layout_": trainer.layout,
+            "_views": tuple(coefs + intercepts + [v for v in slopes if v is not None])}
 
 
 class DivergedError(ValueError):
@@ -524,12 +693,15 @@ def _update_no_improvement_count(est, trainer, early_stopping, X_val, y_val, sw_
             est.best_loss_ = est.loss_curve_[-1]
 
 
-def fit_lbfgs(est, trainer):
+def fit_lbfgs(est, trainer, X=None, y_labels=None, sample_weight=None,
+              callback_ctx=None):
     """Minimise the full-batch objective with scipy's L-BFGS-B.
 
     Unlike scikit-learn, the parameters keep the input dtype (scipy's float64 iterate
     is cast into the flat buffer), ``loss_curve_`` records the loss at every iteration
-    and ``verbose`` prints it.
+    and ``verbose`` prints it. Each iteration is a subtask of ``callback_ctx`` (like
+    ``LogisticRegression``'s lbfgs); a callback or a Ctrl-C stops the optimizer at the
+    end of the running iteration.
     """
     flat = trainer.flat
 
@@ -539,10 +711,22 @@ def fit_lbfgs(est, trainer):
         return loss, grad.astype(np.float64)
 
     est.loss_curve_ = []
-
     last_finite = flat.copy()
-
     tic = [time.perf_counter()]
+    progress = Progress(est.max_iter, est.verbose, unit="iteration")
+    metadata = None if sample_weight is None else {"sample_weight": sample_weight}
+    stopped = []  # why the optimizer was stopped early, if it was
+
+    def begin_iteration():
+        if callback_ctx is None:
+            return None
+        ctx = callback_ctx.subcontext(task_name="lbfgs-iter")
+        ctx.call_on_fit_task_begin(
+            estimator=est, X=X, y=y_labels, metadata=metadata,
+            reconstruction_attributes=lambda: fitted_attributes(est, trainer))
+        return ctx
+
+    iteration_ctx = [begin_iteration()]
 
     def callback(intermediate_result):
         if np.isfinite(intermediate_result.fun) and np.isfinite(intermediate_result.x).all():
@@ -557,18 +741,53 @@ def fit_lbfgs(est, trainer):
                 "dead_fraction": None, "sparsity": None, "grad_norm": None,
             })
             tic[0] = now
-        if est.verbose:
+        if est.verbose and est.verbose != 2:
             print("Iteration %d, loss = %.8f" % (len(est.loss_curve_), intermediate_result.fun))
+        progress.update(len(est.loss_curve_), intermediate_result.fun)
+        if iteration_ctx[0] is not None:
+            flat[...] = intermediate_result.x  # what fitted_estimator must predict with
+            if iteration_ctx[0].call_on_fit_task_end(
+                    estimator=est, X=X, y=y_labels, metadata=metadata,
+                    reconstruction_attributes=lambda: fitted_attributes(est, trainer)):
+                stopped.append("A callback requested to stop training.")
+            iteration_ctx[0] = begin_iteration()
+        if interrupt.requested:
+            stopped.append("Training interrupted by user.")
+        if stopped:
+            raise StopIteration
 
-    opt_res = scipy.optimize.minimize(
-        fun, flat.astype(np.float64), method="L-BFGS-B", jac=True, callback=callback,
-        options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
-    )
+    with InterruptGuard() as interrupt:
+        try:
+            opt_res = scipy.optimize.minimize(
+                fun, flat.astype(np.float64), method="L-BFGS-B", jac=True,
+                callback=callback,
+                options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
+            )
+        except KeyboardInterrupt:
+            # A second Ctrl-C inside an iteration: keep the last completed iterate.
+            opt_res = scipy.optimize.OptimizeResult(
+                x=last_finite.astype(np.float64), fun=float(est.loss_curve_[-1])
+                if est.loss_curve_ else np.nan, nit=len(est.loss_curve_), status=99,
+                message="interrupted")
+            stopped.append("Training interrupted by user.")
+            if not est.loss_curve_:
+                opt_res.fun, _ = fun(opt_res.x)
+        finally:
+            progress.close()
+            if iteration_ctx[0] is not None:
+                # The subtask begun after the last iteration never ran: end it empty.
+                iteration_ctx[0].call_on_fit_task_end(estimator=est)
     n_iter = min(opt_res.nit, est.max_iter)
     if not (np.isfinite(opt_res.fun) and np.isfinite(opt_res.x).all()):
         est.n_iter_ = n_iter
         _diverged(est, trainer, last_finite, opt_res.fun)
-    if opt_res.status != 0:
+    if stopped:
+        if "interrupted" in stopped[0]:
+            warnings.warn(f"Training interrupted by user. The model holds the weights of "
+                          f"the last completed iteration (n_iter_={n_iter}).", UserWarning)
+        elif est.verbose:
+            print(stopped[0] + " Stopping.")
+    elif opt_res.status != 0:
         msg = ("lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n"
                % (n_iter, opt_res.status, opt_res.message))
         if n_iter == est.max_iter:
