@@ -10,6 +10,11 @@ from threadpoolctl import threadpool_limits
 from relumlp import ReLUMLPClassifier, ReLUMLPRegressor
 from relumlp.diagnostics import hidden_activations
 
+try:
+    import reference as ref
+except ImportError:  # run from the repository root as a package
+    from tests import reference as ref
+
 KEYS = {"epoch", "loss", "validation_score", "validation_loss", "learning_rate", "time", "dead_fraction",
         "sparsity", "grad_norm"}
 
@@ -200,3 +205,63 @@ def test_transform_as_pipeline_feature_extractor(digits):
     assert pipe.score(X, y) > 0.8
     with pytest.raises(ValueError, match="hidden layer"):
         _fit(ReLUMLPClassifier((), max_iter=1), X, y).transform(X)
+
+
+
+class _InitialWeights:
+    """A callback keeping the network as it was at the start of the first epoch."""
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, *, fitted_estimator=None):
+        if context.task_name == "epoch" and not hasattr(self, "coefs"):
+            self.coefs = fitted_estimator.coefs_
+            self.intercepts = fitted_estimator.intercepts_
+
+    def on_fit_task_end(self, estimator, context):
+        return False
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu"])
+def test_dead_counts_equal_a_numpy_recount_batch_by_batch(digits, activation):
+    """One epoch of plain SGD over 5 batches: the counts in history_ equal exactly a
+    NumPy recount (tests/reference.py) of every batch's pre-activations, each with the
+    weights that batch saw. The weights before batch 1 come from a callback, the later
+    ones from streaming the same batches through partial_fit."""
+    X, y = digits
+    X, y = X[:500] - 0.3, y[:500]
+    hidden, b = (20, 10), 100
+    params = dict(hidden_layer_sizes=hidden, activation=activation, solver="sgd",
+                  momentum=0, learning_rate_init=0.2, batch_size=b, shuffle=False,
+                  random_state=0)
+    initial = _InitialWeights()
+    epoch = _fit(ReLUMLPClassifier(max_iter=1, **params).set_callbacks(initial), X, y)
+    record = epoch.history_[0]
+    param = {"relu": 0, "leaky_relu": epoch.negative_slope, "elu": epoch.elu_alpha}[
+        activation]
+    act = ref.HIDDEN[activation][0]
+
+    stream = ReLUMLPClassifier(**params)
+    nonpos = [np.zeros(w, dtype=np.int64) for w in hidden]
+    for start in range(0, len(X), b):
+        Xb, yb = X[start:start + b], y[start:start + b]
+        coefs, intercepts = ((initial.coefs, initial.intercepts) if not start
+                             else (stream.coefs_, stream.intercepts_))
+        A = Xb
+        for k in range(len(hidden)):
+            Z = A @ coefs[k] + intercepts[k]
+            assert np.abs(Z).min() > 1e-9  # no count hangs on rounding
+            nonpos[k] += (Z <= 0).sum(axis=0)
+            A = act(Z, param)
+        stream.partial_fit(Xb, yb, classes=np.unique(y))
+    # Same batches, same steps: the streamed weights are the epoch's weights.
+    for a, c in zip(stream.coefs_, epoch.coefs_):
+        np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-14)
+    for k, width in enumerate(hidden):
+        assert record["dead_fraction"][k] == np.mean(nonpos[k] == len(X))
+        assert record["sparsity"][k] == nonpos[k].sum() / (len(X) * width)
+    assert 0 < record["sparsity"][0] < 1
