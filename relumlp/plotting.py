@@ -165,10 +165,14 @@ def plot_activation_comparison(cv_results, param="param_activation", ax=None):
     means = [best[n][0] for n in names]
     bars = ax.bar(names, means, yerr=[best[n][1] for n in names], capsize=3)
     for bar, name in zip(bars, names):
+        # The fit time sits above the error bar's cap, not under it.
         ax.annotate(f"{best[name][2]:.2f}s", (bar.get_x() + bar.get_width() / 2,
-                                             bar.get_height()),
+                                             bar.get_height() + best[name][1]),
+                    xytext=(0, 2), textcoords="offset points",
                     ha="center", va="bottom", fontsize=7)
     ax.set_ylabel("mean test score")
-    ax.set_ylim(min(means) - 0.05, min(1.0, max(means) + 0.05))
+    tops = [m + best[n][1] for m, n in zip(means, names)]
+    ax.set_ylim(min(means) - 0.05, min(1.0, max(tops) + 0.03) if max(tops) < 1 else
+                max(tops) + 0.03)
     ax.tick_params(axis="x", rotation=45)
     return ax
