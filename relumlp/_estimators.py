@@ -12,7 +12,6 @@ import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
-    ClassNamePrefixFeaturesOutMixin,
     RegressorMixin,
     TransformerMixin,
     _fit_context,
@@ -21,7 +20,12 @@ from sklearn.callback import CallbackSupportMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    Options,
+    StrOptions,
+)
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -29,7 +33,14 @@ from sklearn.utils.multiclass import (
     type_of_target,
     unique_labels,
 )
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    check_X_y,
+    validate_data,
+)
 
 from relumlp import _training
 from relumlp._activations import HIDDEN_ACTIVATIONS, WEIGHT_INITS
@@ -49,8 +60,7 @@ def _check_fitted(est):
         check_is_fitted(est)
 
 
-class _BaseReLUMLP(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                   BaseEstimator):
+class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
     """Shared machinery of the two estimators. Not for direct use."""
 
     _parameter_constraints: dict = {
@@ -97,7 +107,7 @@ class _BaseReLUMLP(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Transf
         sizes = list(sizes)
         for s in sizes:
             if not isinstance(s, Integral) or isinstance(s, bool) or s <= 0:
-                raise ValueError(
+                raise InvalidParameterError(
                     f"hidden_layer_sizes must contain positive integers, got {self.hidden_layer_sizes!r}."
                 )
         return [int(s) for s in sizes]
@@ -109,7 +119,7 @@ class _BaseReLUMLP(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Transf
             return [value] * n_hidden
         value = list(value)
         if len(value) != n_hidden:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"{name} has {len(value)} entries but there are {n_hidden} hidden layers "
                 f"(hidden_layer_sizes={self.hidden_layer_sizes!r}); pass one value or one "
                 "per hidden layer."
@@ -119,8 +129,10 @@ class _BaseReLUMLP(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Transf
     def _activations(self, n_hidden):
         names = self._per_layer("activation", n_hidden)
         for a in names:
-            if a not in HIDDEN_ACTIVATIONS:
-                raise ValueError(
+            # isinstance first: an unhashable entry (a list) must not escape as a bare
+            # "unhashable type" TypeError that does not name the parameter.
+            if not isinstance(a, str) or a not in HIDDEN_ACTIVATIONS:
+                raise InvalidParameterError(
                     f"activation {a!r} is not one of {sorted(HIDDEN_ACTIVATIONS)}."
                 )
         return names
@@ -129,11 +141,21 @@ class _BaseReLUMLP(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Transf
         rates = self._per_layer("dropout", n_hidden)
         for r in rates:
             if not isinstance(r, Real) or not 0 <= r < 1:
-                raise ValueError(f"dropout rates must be in [0, 1), got {self.dropout!r}.")
+                raise InvalidParameterError(
+                    f"dropout rates must be in [0, 1), got {self.dropout!r}.")
         return [float(r) for r in rates]
 
     def _check_params(self, incremental):
         """Rules that involve more than one parameter."""
+        # scikit-learn's _fit_context skips parameter validation in partial_fit once the
+        # model is fitted, so set_params(bad) + partial_fit would train with the bad
+        # value. Re-validate when a parameter object changed since the last validation
+        # (a few-microsecond identity check instead of ~0.2 ms on every call).
+        current = [getattr(self, name) for name in self._parameter_constraints]
+        validated = getattr(self, "_validated_params", None)
+        if incremental and (validated is None or len(validated) != len(current)
+                            or any(a is not b for a, b in zip(current, validated))):
+            self._validate_params()
         n_hidden = len(self._hidden_layer_sizes())
         self._activations(n_hidden)
         if any(self._dropout_rates(n_hidden)) and self.solver == "lbfgs":
@@ -150,6 +172,7 @@ class _BaseReLUMLP(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Transf
                 "set.",
                 UserWarning,
             )
+        self._validated_params = current  # only once every check above has passed
 
     def _layout(self, units, out_activation):
         n_hidden = len(units) - 2
@@ -160,7 +183,30 @@ class _BaseReLUMLP(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Transf
                              self._dropout_rates(n_hidden))
 
     # ------------------------------------------------------------------ fitting
-    def _fit(self, X, y, sample_weight=None, incremental=False, X_val=None, y_val=None):
+    # Kept across the rollback of a failed fit: the callback machinery's own state.
+    _CALLBACK_STATE = ("_callback_fit_ctx", "_skl_callbacks_to_teardown")
+
+    def _fit(self, X, y, sample_weight=None, incremental=False, X_val=None, y_val=None,
+             saved=None):
+        """Validate, then train. An error before training starts (bad parameter, bad
+        data, sample weights, validation set or split) leaves every attribute as it
+        was, so a fitted model stays fitted and an unfitted one unfitted."""
+        saved = self.__dict__.copy() if saved is None else saved
+        progress = {}
+        try:
+            return self._fit_unguarded(X, y, sample_weight, incremental, X_val, y_val,
+                                       progress)
+        except BaseException:
+            trainer = progress.get("trainer")
+            if trainer is None or not trainer.started:
+                keep = {k: self.__dict__[k] for k in self._CALLBACK_STATE
+                        if k in self.__dict__}
+                self.__dict__.clear()
+                self.__dict__.update(saved)
+                self.__dict__.update(keep)
+            raise
+
+    def _fit_unguarded(self, X, y, sample_weight, incremental, X_val, y_val, progress):
         hidden = self._hidden_layer_sizes()
         self._check_params(incremental)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
@@ -198,6 +244,7 @@ class _BaseReLUMLP(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Transf
         trainer = _training.Trainer(layout, flat, X, y, sw, self.loss, self.alpha,
                                     self.alpha_l1, self.max_grad_norm, seed)
         trainer.step = getattr(self, "_dropout_step", 0)
+        progress["trainer"] = trainer
         validation = self._validation_set(X_val, y_val, flat.dtype)
         # scikit-learn's callbacks (set_callbacks): the fit is the root task, each epoch
         # (lbfgs: each iteration, plus the empty one scipy's callback protocol leaves) a
@@ -236,9 +283,18 @@ class _BaseReLUMLP(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Transf
             warnings.warn("X_val / y_val are used by solver='adam' and 'sgd' only; "
                           f"solver={self.solver!r} ignores them.", UserWarning)
             return None
-        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"],
-                              dtype=(np.float64, np.float32), reset=False)
-        y_val = np.asarray(y_val)
+        # Errors name X_val / y_val (not "X" / "y"), and every check runs here, before
+        # training: a bad validation set must not fail after an epoch.
+        X_checked = check_array(X_val, accept_sparse=["csr", "csc"],
+                                dtype=(np.float64, np.float32), ensure_min_samples=0,
+                                input_name="X_val", estimator=self)
+        try:  # feature count and names, against the training data
+            validate_data(self, X_val, skip_check_array=True, reset=False)
+        except ValueError as e:
+            raise ValueError(f"X_val does not match the training data: {e}") from e
+        X_val = X_checked
+        y_val = check_array(y_val, ensure_2d=False, dtype=None, ensure_min_samples=0,
+                            input_name="y_val", estimator=self)
         if y_val.ndim == 2 and y_val.shape[1] == 1:
             y_val = column_or_1d(y_val)
         if len(y_val) != X_val.shape[0] or X_val.shape[0] == 0:
@@ -247,11 +303,28 @@ class _BaseReLUMLP(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Transf
                 "and not be empty."
             )
         if self._is_classifier:
-            unknown = np.setdiff1d(unique_labels(y_val), self.classes_)
-            if len(unknown):
-                raise ValueError(f"y_val has classes not seen in y: {unknown}.")
-            encoded = self._label_binarizer.transform(y_val)
+            try:
+                unknown = np.setdiff1d(unique_labels(y_val), self.classes_)
+                if len(unknown):
+                    raise ValueError(f"y_val has classes not seen in y: {unknown}.")
+                encoded = self._label_binarizer.transform(y_val)
+            except ValueError as e:
+                if "y_val" in str(e):
+                    raise
+                raise ValueError(f"y_val does not match the training targets: {e}") from e
         else:
+            if y_val.dtype.kind in "USO":
+                try:
+                    y_val = y_val.astype(np.float64)
+                except (TypeError, ValueError) as e:
+                    raise ValueError(
+                        f"y_val must be numeric for {type(self).__name__}: {e}") from e
+                check_array(y_val, ensure_2d=False, input_name="y_val", estimator=self)
+            n_out = 1 if y_val.ndim == 1 else y_val.shape[1]
+            # n_outputs_ is the current fit's (_fit sets it before calling us).
+            if n_out != self.n_outputs_:
+                raise ValueError(
+                    f"y_val has {n_out} output column(s) but y has {self.n_outputs_}.")
             encoded = y_val.astype(dtype)
         return X_val, y_val, encoded
 
@@ -328,8 +401,8 @@ class _BaseReLUMLP(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Transf
         """Activations of a hidden layer: the fitted network as a feature extractor.
 
         Makes the estimator usable as a step of a ``Pipeline`` (MLP features followed
-        by another model); ``get_feature_names_out`` names the last hidden layer's
-        units.
+        by another model); ``get_feature_names_out`` names the units
+        ``layer{k}_unit{j}``.
 
         Parameters
         ----------
@@ -355,6 +428,99 @@ class _BaseReLUMLP(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Transf
     def _n_features_out(self):
         """Units of the last hidden layer (the output of ``transform``)."""
         return self.coefs_[-1].shape[0]
+
+    def get_feature_names_out(self, input_features=None, layer=-1):
+        """Names of the hidden units that ``transform`` returns: ``layer{k}_unit{j}``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked against ``feature_names_in_`` (scikit-learn's convention);
+            the output names do not depend on them.
+        layer : int, default=-1
+            Hidden layer, as in ``transform`` (0 is the first, -1 the last).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            ``layer{k}_unit{j}`` for each unit ``j`` of hidden layer ``k`` (``k``
+            counted from 0).
+        """
+        _check_fitted(self)
+        _check_feature_names_in(self, input_features, generate_names=False)
+        n_hidden = len(self.coefs_) - 1
+        if not isinstance(layer, (int, np.integer)) or not -n_hidden <= layer < n_hidden:
+            raise ValueError(f"layer must be an int in [{-n_hidden}, {n_hidden}), got "
+                             f"{layer!r}.")
+        k = int(layer) % n_hidden
+        return np.asarray([f"layer{k}_unit{j}" for j in range(self.coefs_[k].shape[1])],
+                          dtype=object)
+
+    def to_sklearn(self):
+        """An equivalent fitted scikit-learn ``MLPClassifier`` / ``MLPRegressor``.
+
+        Same weights (copied), parameters and fitted attributes, so its predictions
+        match this model's; the stochastic optimizer's state comes along, so
+        ``partial_fit`` continues in scikit-learn. Needs an activation scikit-learn
+        has (identity, logistic, tanh, relu) for every layer. ``dropout``,
+        ``alpha_l1``, ``max_grad_norm`` only shape training and are not carried over.
+
+        Returns
+        -------
+        mlp : MLPClassifier or MLPRegressor
+            The fitted scikit-learn estimator.
+        """
+        from relumlp._interop import to_sklearn
+
+        return to_sklearn(self)
+
+    def to_onnx(self, *, dtype=np.float32, opset=None, name=None):
+        """Export the fitted network as an ONNX graph (needs ``relumlp[onnx]``).
+
+        See :func:`relumlp.to_onnx` for the graph's inputs and outputs.
+
+        Parameters
+        ----------
+        dtype : {np.float32, np.float64}, default=np.float32
+            Element type of the graph's input, weights and outputs.
+        opset : int, default=None
+            ONNX opset; None picks a default the installed onnx supports.
+        name : str, default=None
+            Graph name; defaults to the estimator's class name.
+
+        Returns
+        -------
+        model : onnx.ModelProto
+            The graph, ready for ``onnxruntime.InferenceSession(model.SerializeToString())``.
+        """
+        from relumlp._onnx import to_onnx
+
+        return to_onnx(self, dtype=dtype, opset=opset, name=name)
+
+    @classmethod
+    def from_sklearn(cls, mlp):
+        """A fitted relumlp model equal to a fitted scikit-learn MLP.
+
+        Weights, parameters and fitted attributes are copied, and the state of
+        scikit-learn's stochastic optimizer (Adam moments, SGD velocities) is carried
+        over: ``partial_fit`` or ``fit`` with ``warm_start=True`` continues training
+        where scikit-learn stopped. ``weight_init`` is set to ``'sklearn'``, so a
+        refit with the same ``random_state`` starts from scikit-learn's weights.
+
+        Parameters
+        ----------
+        mlp : MLPClassifier or MLPRegressor
+            A fitted scikit-learn MLP (a classifier for ``ReLUMLPClassifier``, a
+            regressor for ``ReLUMLPRegressor``).
+
+        Returns
+        -------
+        model : ReLUMLPClassifier or ReLUMLPRegressor
+            The fitted relumlp model.
+        """
+        from relumlp._interop import from_sklearn
+
+        return from_sklearn(cls, mlp)
 
     def history_frame(self):
         """``history_`` as a pandas DataFrame, one row per epoch.
@@ -760,14 +926,21 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         return "logistic"
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=(np.float64, np.float32), reset=reset)
+        # Check the arrays first: validate_data(reset=True) resets feature_names_in_ /
+        # n_features_in_ before it looks at X, so a failed fit would change them.
+        X_checked, y = check_X_y(X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                                 dtype=(np.float64, np.float32), estimator=self)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        binarizer = None
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
-            self.classes_ = self._label_binarizer.classes_
+            binarizer = LabelBinarizer().fit(y)
+            if (not incremental and binarizer.y_type_ != "multilabel-indicator"
+                    and len(binarizer.classes_) < 2):
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in y; got "
+                    f"only one class: {binarizer.classes_[0]!r}."
+                )
         else:
             classes = unique_labels(y)
             if self.warm_start:
@@ -782,6 +955,11 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
                     f"`y` has classes not in `self.classes_`. `self.classes_` has "
                     f"{self.classes_}. 'y' has {classes}."
                 )
+        validate_data(self, X, y, skip_check_array=True, reset=reset)  # names / count
+        X = X_checked
+        if binarizer is not None:
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
         y_labels = y
         y = self._label_binarizer.transform(y).astype(X.dtype)
         return X, y, y_labels
@@ -847,13 +1025,19 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         self : object
             The updated estimator.
         """
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        saved = self.__dict__.copy()  # restored if anything fails before training
+        try:
+            if _check_partial_fit_first_call(self, classes):
+                self._label_binarizer = LabelBinarizer()
+                if type_of_target(y).startswith("multilabel"):
+                    self._label_binarizer.fit(y)
+                else:
+                    self._label_binarizer.fit(classes)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True, saved=saved)
 
     def predict_log_proba(self, X):
         """Return the log of probability estimates.
@@ -1155,8 +1339,22 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        y_kind = None if sp.issparse(y) else np.asarray(y).dtype.kind
+        if y_kind in ("U", "S", "O"):
+            try:
+                if y_kind != "O":  # strings are class labels, even "1.5"
+                    raise ValueError(f"got string targets of dtype {np.asarray(y).dtype}")
+                np.asarray(y, dtype=np.float64)
+            except (TypeError, ValueError) as e:
+                raise ValueError(
+                    f"{type(self).__name__} needs numeric targets y ({e}); for class "
+                    "labels use ReLUMLPClassifier."
+                ) from e
+        # Check the arrays first: validate_data(reset=True) resets feature_names_in_ /
+        # n_features_in_ before it looks at X, so a failed fit would change them.
+        X_checked, y = check_X_y(X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                                 y_numeric=True, dtype=(np.float64, np.float32),
+                                 estimator=self)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
@@ -1164,6 +1362,8 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
                 "loss='poisson' requires non-negative y (counts or rates); got "
                 f"min(y)={np.min(y)!r}."
             )
+        validate_data(self, X, y, skip_check_array=True, reset=reset)  # names / count
+        X = X_checked
         return X, y.astype(X.dtype, copy=False), None
 
     def predict(self, X):

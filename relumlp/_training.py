@@ -204,6 +204,7 @@ class Trainer:
         self.max_grad_norm = 0.0 if max_grad_norm is None else float(max_grad_norm)
         self.dropout_seed = int(dropout_seed)
         self.step = 0
+        self.started = False        # True once the first epoch / iteration begins
         self.row_parallel = False   # set by fit_stochastic from _threads.epoch_plan
         self.clip_eps = float(np.finfo(self.dtype).eps)
         self.grads = np.zeros(layout.n_params, dtype=self.dtype)
@@ -369,6 +370,7 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=No
     progress = Progress(1 if incremental else est.max_iter, est.verbose)
     est.n_iter_ = 0
     mark = _Mark(est, trainer)
+    trainer.started = True
     with context, InterruptGuard() as interrupt:
         try:
             for _ in range(est.max_iter):
@@ -756,6 +758,7 @@ def fit_lbfgs(est, trainer, X=None, y_labels=None, sample_weight=None,
         if stopped:
             raise StopIteration
 
+    trainer.started = True
     with InterruptGuard() as interrupt:
         try:
             opt_res = scipy.optimize.minimize(

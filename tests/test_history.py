@@ -200,8 +200,9 @@ def test_transform_as_pipeline_feature_extractor(digits):
     np.testing.assert_array_equal(H, hidden_activations(mlp, X, layer=-1))
     np.testing.assert_array_equal(mlp.transform(X, layer=0),
                                   hidden_activations(mlp, X, layer=0))
-    assert list(mlp.get_feature_names_out())[:2] == ["relumlpclassifier0",
-                                                      "relumlpclassifier1"]
+    n_last = len(mlp.hidden_layer_sizes) - 1
+    assert list(mlp.get_feature_names_out())[:2] == [f"layer{n_last}_unit0",
+                                                      f"layer{n_last}_unit1"]
     assert pipe.score(X, y) > 0.8
     with pytest.raises(ValueError, match="hidden layer"):
         _fit(ReLUMLPClassifier((), max_iter=1), X, y).transform(X)
