@@ -4,6 +4,8 @@ from relumlp._estimators import (
     ReLUMLPClassifier,
     ReLUMLPRegressor,
 )
+from relumlp._onnx import to_onnx
+from relumlp._show_versions import show_versions
 from relumlp._threads import openmp_enabled
 from relumlp._version import __version__
 
@@ -12,5 +14,7 @@ __all__ = [
     "ReLUMLPClassifier",
     "ReLUMLPRegressor",
     "openmp_enabled",
+    "show_versions",
+    "to_onnx",
     "__version__",
 ]

@@ -7,12 +7,14 @@ from sklearn.exceptions import ConvergenceWarning
 
 import relumlp
 import relumlp._estimators
+import relumlp._show_versions
 import relumlp._threads
 import relumlp.diagnostics
 
 
 @pytest.mark.parametrize(
-    "module", [relumlp._estimators, relumlp._threads, relumlp.diagnostics],
+    "module", [relumlp._estimators, relumlp._show_versions, relumlp._threads,
+               relumlp.diagnostics],
     ids=lambda m: m.__name__,
 )
 def test_doctests(module):
