@@ -6,6 +6,7 @@ passed down to every kernel. It describes relumlp's own build, not scikit-learn'
 second thread to pay (threshold from benchmarks/thread_sweep.py, see RESULTS.md).
 """
 import contextlib
+import threading
 
 from joblib import cpu_count
 
@@ -44,13 +45,17 @@ def effective_n_threads():
     elementwise kernels use OpenMP only while the BLAS that relumlp calls runs on one
     thread (small fits, or ``threadpool_limits(1, user_api="blas")``); otherwise the
     matrix products get the cores and the elementwise passes run on the calling thread.
+
+    Fits running at the same time in other threads of the process (joblib's threading
+    backend sets no per-thread limit) split the threads between them.
     """
     if not _openmp_enabled():
         return 1
     n_threads = max(1, min(omp_max_threads(), _cpu_count()))
     if n_threads > 1 and _blas_threads() > 1:
         return 1
-    return n_threads
+    # Fits running in other threads of this process share the cores.
+    return max(1, n_threads // max(1, _active_fits))
 
 
 _cpus = None
@@ -102,9 +107,59 @@ def epoch_plan(layout, batch_size, sparse=False, clipping=False):
     """
     largest = max(2 * batch_size * i * o for i, o in layout.coef_shapes)
     if largest < BLAS_PARALLEL_FLOPS:
-        return _get_controller().limit(limits=1, user_api="blas"), False
+        return fit_scope(limit_blas=True), False
     omp = max(1, min(omp_max_threads(), _cpu_count())) if _openmp_enabled() else 1
+    omp //= 1 + _active_fits  # the share of this fit if others run in other threads
     has_prelu = any(o >= 0 for o in layout.s_off)
     if omp > 1 and not sparse and not has_prelu and not clipping and batch_size >= 4 * omp:
-        return _get_controller().limit(limits=1, user_api="blas"), True
-    return contextlib.nullcontext(), False
+        return fit_scope(limit_blas=True), True
+    # Alone, BLAS gets the cores; next to other fits, one BLAS thread each.
+    return fit_scope(limit_blas=_active_fits > 0), False
+
+
+# Fits running in this process (threads of one process: joblib's threading backend, a
+# notebook's background fits). They share the cores: see effective_n_threads.
+_fits_lock = threading.Lock()
+_active_fits = 0
+_blas_limiter = None
+
+
+@contextlib.contextmanager
+def fit_scope(limit_blas):
+    """Register a running fit; with ``limit_blas``, BLAS runs on one thread meanwhile.
+
+    BLAS thread limits are process-wide, and OpenBLAS (pthreads) lets only one Python
+    thread set them: fits in concurrent threads each limiting and restoring would
+    leave the process with the wrong count (the last to finish restores what another
+    fit had set). So the limit is managed here, once for all running fits: the first
+    fit that wants BLAS on one thread sets it, the last fit to finish restores the
+    original counts.
+    """
+    global _active_fits, _blas_limiter
+    with _fits_lock:
+        _active_fits += 1
+        if limit_blas and _blas_limiter is None:
+            _release_blas_control()
+            _blas_limiter = _get_controller().limit(limits=1, user_api="blas")
+    try:
+        yield
+    finally:
+        with _fits_lock:
+            _active_fits -= 1
+            if _active_fits == 0 and _blas_limiter is not None:
+                _release_blas_control()  # this thread may not be the one that set it
+                _blas_limiter.restore_original_limits()
+                _release_blas_control()
+                _blas_limiter = None
+
+
+def _release_blas_control():
+    """Let the current thread set OpenBLAS's limits (threadpoolctl >= 3.6 gives the
+    control to the first thread that sets them)."""
+    try:
+        from threadpoolctl import OpenBLASController
+    except ImportError:
+        return
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
