@@ -4,8 +4,11 @@ Parameters, validation, fitted attributes and scikit-learn tags live here; train
 delegated to ``_training`` and every numeric pass to the Cython kernels. Parameter names
 and semantics are those of scikit-learn's ``MLPClassifier`` / ``MLPRegressor``.
 """
+from __future__ import annotations
+
 import warnings
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,6 +46,11 @@ from sklearn.utils.validation import (
 )
 
 from relumlp import _training
+
+if TYPE_CHECKING:  # annotations only: no import cost at run time
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self  # typing.Self from Python 3.11
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
 from relumlp._activations import HIDDEN_ACTIVATIONS, WEIGHT_INITS
 from relumlp._params import NetworkLayout, init_params
 from relumlp._version import __version__
@@ -368,7 +376,8 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         return sample_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, X_val=None, y_val=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+            X_val: ArrayLike | None = None, y_val: ArrayLike | None = None) -> Self:
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -397,7 +406,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         return self._fit(X, y, sample_weight=sample_weight, incremental=False,
                          X_val=X_val, y_val=y_val)
 
-    def transform(self, X, layer=-1):
+    def transform(self, X: ArrayLike, layer: int = -1) -> np.ndarray:
         """Activations of a hidden layer: the fitted network as a feature extractor.
 
         Makes the estimator usable as a step of a ``Pipeline`` (MLP features followed
@@ -429,7 +438,8 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         """Units of the last hidden layer (the output of ``transform``)."""
         return self.coefs_[-1].shape[0]
 
-    def get_feature_names_out(self, input_features=None, layer=-1):
+    def get_feature_names_out(self, input_features: ArrayLike | None = None,
+                              layer: int = -1) -> np.ndarray:
         """Names of the hidden units that ``transform`` returns: ``layer{k}_unit{j}``.
 
         Parameters
@@ -456,7 +466,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         return np.asarray([f"layer{k}_unit{j}" for j in range(self.coefs_[k].shape[1])],
                           dtype=object)
 
-    def to_sklearn(self):
+    def to_sklearn(self) -> MLPClassifier | MLPRegressor:
         """An equivalent fitted scikit-learn ``MLPClassifier`` / ``MLPRegressor``.
 
         Same weights (copied), parameters and fitted attributes, so its predictions
@@ -474,7 +484,8 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
 
         return to_sklearn(self)
 
-    def to_onnx(self, *, dtype=np.float32, opset=None, name=None):
+    def to_onnx(self, *, dtype: type = np.float32, opset: int | None = None,
+                name: str | None = None) -> Any:
         """Export the fitted network as an ONNX graph (needs ``relumlp[onnx]``).
 
         See :func:`relumlp.to_onnx` for the graph's inputs and outputs.
@@ -498,7 +509,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         return to_onnx(self, dtype=dtype, opset=opset, name=name)
 
     @classmethod
-    def from_sklearn(cls, mlp):
+    def from_sklearn(cls, mlp: MLPClassifier | MLPRegressor) -> Self:
         """A fitted relumlp model equal to a fitted scikit-learn MLP.
 
         Weights, parameters and fitted attributes are copied, and the state of
@@ -522,7 +533,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
 
         return from_sklearn(cls, mlp)
 
-    def history_frame(self):
+    def history_frame(self) -> Any:
         """``history_`` as a pandas DataFrame, one row per epoch.
 
         Per-layer lists become columns ``dead_fraction_0``, ``sparsity_0``,
@@ -977,7 +988,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         cw = compute_sample_weight(self.class_weight, y_labels).astype(X.dtype)
         return cw if sample_weight is None else sample_weight * cw
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predict using the multi-layer perceptron classifier.
 
         Parameters
@@ -1004,7 +1015,8 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> Self:
         """Update the model with a single epoch over the given data.
 
         Available for ``solver='sgd'`` and ``'adam'`` only.
@@ -1039,7 +1051,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
             raise
         return self._fit(X, y, sample_weight=sample_weight, incremental=True, saved=saved)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Return the log of probability estimates.
 
         Parameters
@@ -1056,7 +1068,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         with np.errstate(divide="ignore"):
             return np.log(y_prob, out=y_prob)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Probability estimates.
 
         Parameters
@@ -1366,7 +1378,7 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         X = X_checked
         return X, y.astype(X.dtype, copy=False), None
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predict using the multi-layer perceptron model.
 
         Parameters
@@ -1393,7 +1405,8 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None) -> Self:
         """Update the model with a single epoch over the given data.
 
         Available for ``solver='sgd'`` and ``'adam'`` only (scikit-learn's regressor

@@ -8,11 +8,18 @@ A unit is **dead** on X when its pre-activation ``z`` is <= 0 for every row of X
 output is then 0 (relu) or on the negative branch (leaky_relu, prelu, elu, selu) for
 all of X, and for relu no gradient reaches its incoming weights.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from relumlp import _kernels
+
+if TYPE_CHECKING:  # annotations only
+    from numpy.typing import ArrayLike
 
 _CHUNK_ROWS = 4096
 
@@ -45,7 +52,8 @@ def _hidden_passes(model, X):
         yield layers
 
 
-def hidden_activations(model, X, layer=0, pre_activation=False):
+def hidden_activations(model: Any, X: ArrayLike, layer: int = 0,
+                       pre_activation: bool = False) -> np.ndarray:
     """Activations of one hidden layer of a fitted model.
 
     Parameters
@@ -86,7 +94,7 @@ def hidden_activations(model, X, layer=0, pre_activation=False):
     return np.concatenate(parts)
 
 
-def dead_units(model, X):
+def dead_units(model: Any, X: ArrayLike) -> list[np.ndarray]:
     """Which hidden units never activate on X.
 
     Parameters
@@ -110,7 +118,7 @@ def dead_units(model, X):
     return masks
 
 
-def activation_summary(model, X, as_frame="auto"):
+def activation_summary(model: Any, X: ArrayLike, as_frame: bool | str = "auto") -> Any:
     """Per hidden layer statistics of a fitted model on X, in one chunked pass.
 
     Parameters

@@ -4,9 +4,16 @@ matplotlib is an optional extra (``pip install relumlp[plot]``) imported inside 
 function. Every function draws on ``ax`` (a new figure if None), returns the Axes (or
 the Figure for multi-panel plots) and works headless with the Agg backend.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from relumlp.diagnostics import hidden_activations
+
+if TYPE_CHECKING:  # annotations only
+    from numpy.typing import ArrayLike
 
 
 def _pyplot():
@@ -39,7 +46,8 @@ def _describe(model):
     return f"{type(model).__name__}({act})"
 
 
-def plot_training_curves(models, ax=None, labels=None, validation=True):
+def plot_training_curves(models: Any, ax: Any = None, labels: Any = None,
+                         validation: bool = True) -> Any:
     """Training loss per epoch of one or several fitted models on one Axes.
 
     Parameters
@@ -75,7 +83,7 @@ def plot_training_curves(models, ax=None, labels=None, validation=True):
     return ax
 
 
-def plot_dead_units(model, ax=None):
+def plot_dead_units(model: Any, ax: Any = None) -> Any:
     """Fraction of dead units per hidden layer over the epochs of ``history_``.
 
     Returns
@@ -100,8 +108,9 @@ def plot_dead_units(model, ax=None):
     return ax
 
 
-def plot_activation_histograms(model, X, layers=None, bins=50, pre_activation=False,
-                               fig=None):
+def plot_activation_histograms(model: Any, X: ArrayLike, layers: Any = None,
+                               bins: int = 50, pre_activation: bool = False,
+                               fig: Any = None) -> Any:
     """Histogram of each hidden layer's activations on X, one panel per layer.
 
     Parameters
@@ -133,7 +142,8 @@ def plot_activation_histograms(model, X, layers=None, bins=50, pre_activation=Fa
     return fig
 
 
-def plot_activation_comparison(cv_results, param="param_activation", ax=None):
+def plot_activation_comparison(cv_results: dict, param: str = "param_activation",
+                               ax: Any = None) -> Any:
     """Mean ± std test score per activation from ``GridSearchCV.cv_results_``.
 
     When several candidates share an activation (other parameters varied), the best
