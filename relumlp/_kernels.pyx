@@ -327,7 +327,9 @@ cdef double _loss_sum(
             elif loss == POISSON:
                 row += p - y
                 if y != 0:
-                    row += y * _log(y / p)
+                    # log y - log p, not log(y / p): the ratio over- or underflows for
+                    # a subnormal p (exp output below -708) or a huge p.
+                    row += y * (_log(y) - _log(p))
             else:
                 # Clip like scikit-learn so that log never sees 0 or 1.
                 p = min(max(p, eps), 1 - eps)
@@ -468,14 +470,30 @@ cdef void _finalize_gradient(
 
 
 cdef double _clip_by_norm(floating* G, Py_ssize_t size, double max_norm) noexcept nogil:
-    """G := G * min(1, max_norm / ||G||); returns ||G|| before clipping."""
+    """G := G * min(1, max_norm / ||G||); returns ||G|| before clipping.
+
+    The squares are summed as is while they neither overflow nor underflow, else
+    relative to max |g|; the scale is applied in double (a float32 scale factor would
+    be subnormal for ||G|| / max_norm > 1e38)."""
     cdef Py_ssize_t k
-    cdef double norm = _sqrt(_sum_squares(G, size))
-    cdef floating scale
-    if norm > max_norm:
-        scale = <floating> (max_norm / norm)
+    cdef double biggest = 0, a, s = 0, norm, scale
+    for k in range(size):
+        a = G[k] if G[k] >= 0 else -G[k]
+        if a > biggest:
+            biggest = a
+    if biggest == 0 or biggest != biggest:
+        return biggest
+    if 1e-140 < biggest < 1e140:
+        norm = _sqrt(_sum_squares(G, size))
+    else:
         for k in range(size):
-            G[k] = G[k] * scale
+            a = G[k] / biggest
+            s += a * a
+        norm = biggest * _sqrt(s)
+    if norm > max_norm:
+        scale = max_norm / norm
+        for k in range(size):
+            G[k] = <floating> (G[k] * scale)
     return norm
 
 

@@ -119,9 +119,9 @@ def binary_log_loss(Y, P, sw=None):
 
 def poisson(Y, P, sw=None):
     Y, P = _as64(Y), _as64(P)
-    with np.errstate(divide="ignore"):
-        ratio = Y / P
-    return _average(_xlogy(Y, ratio) - Y + P, sw).sum()
+    # y log y - y log p: no ratio y / p, which over- or underflows at the extremes.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _average(_xlogy(Y, Y) - _xlogy(Y, P) - Y + P, sw).sum()
 
 
 LOSSES = {
