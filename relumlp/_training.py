@@ -363,10 +363,13 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=No
 
     context, trainer.row_parallel = epoch_plan(trainer.layout, batch_size, trainer.X[4],
                                                trainer.max_grad_norm > 0)
-    X_train = X if validation is not None or not early_stopping else X[train_idx]
-    y_train = y_labels if validation is not None or not early_stopping else y_labels[train_idx]
+    # What callbacks see as the training data: with an early-stopping split, the
+    # training rows, extracted only if a callback asks for them (a copy of X).
+    split = validation is None and early_stopping
+    X_train = _Lazy(lambda: X[train_idx]) if split else X
+    y_train = _Lazy(lambda: y_labels[train_idx]) if split else y_labels
     metadata = None if sample_weight is None else {"sample_weight": (
-        sample_weight if X_train is X else sample_weight[train_idx])}
+        sample_weight[train_idx] if split else sample_weight)}
     progress = Progress(1 if incremental else est.max_iter, est.verbose)
     est.n_iter_ = 0
     mark = _Mark(est, trainer)
@@ -489,6 +492,20 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=No
 
     if early_stopping:
         trainer.flat[...] = est._best_params
+
+
+class _Lazy:
+    """A value computed on first call and kept: scikit-learn's callback hooks call
+    callables passed as X / y, so data nobody asks for is never built."""
+
+    def __init__(self, make):
+        self._make = make
+        self._value = None
+
+    def __call__(self):
+        if self._value is None:
+            self._value = self._make()
+        return self._value
 
 
 class _Mark:

@@ -194,3 +194,20 @@ def test_verbose_2_lbfgs_plain(digits, capsys, monkeypatch):
     _fit(ReLUMLPClassifier((8,), max_iter=3, random_state=0, verbose=2, solver="lbfgs"),
          X, y)
     assert "iteration 3/3" in capsys.readouterr().out
+
+
+def test_callbacks_see_the_training_rows_of_an_early_stopping_split(digits):
+    """With early stopping, epochs are scored on the rows they train on (extracted only
+    when a callback asks for X); the fit task itself sees all of X."""
+    X, y = digits
+    seen = []
+
+    class Shapes(Recorder):
+        def on_fit_task_end(self, estimator, context, *, X=None, y=None):
+            seen.append((context.task_name, X.shape[0], len(y)))
+            return False
+
+    _fit(ReLUMLPClassifier((8,), max_iter=2, random_state=0, early_stopping=True,
+                           validation_fraction=0.25).set_callbacks(Shapes()), X, y)
+    n_train = len(X) - int(np.ceil(0.25 * len(X)))
+    assert seen == [("epoch", n_train, n_train)] * 2 + [("fit", len(X), len(X))]

@@ -5,16 +5,12 @@ counts, partial_fit / warm_start semantics, input checks scikit-learn lacks (Poi
 targets, lbfgs with early stopping), the lbfgs history, class weights, multi-output,
 tags, persistence, model selection and parameter validation.
 """
-import io
-import pickle
 import re
 import warnings
 
-import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.datasets import load_diabetes, load_digits
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -22,47 +18,19 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import get_tags
 from sklearn.utils.class_weight import compute_sample_weight
-from threadpoolctl import threadpool_limits
 
-from relumlp import ReLUMLPClassifier, ReLUMLPRegressor, openmp_enabled
-from relumlp._kernels import MIN_PARALLEL_SIZE
-from relumlp._threads import effective_n_threads
+from relumlp import ReLUMLPClassifier, ReLUMLPRegressor
 
-ESTIMATORS = [ReLUMLPClassifier, ReLUMLPRegressor]
-ignore_convergence = pytest.mark.filterwarnings(
-    "ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-# ---------------------------------------------------------------------------- data
-def _digits(n=400):
-    X, y = load_digits(return_X_y=True)
-    return StandardScaler().fit_transform(X[:n]), y[:n]
-
-
-def _diabetes():
-    X, y = load_diabetes(return_X_y=True)
-    return StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
-
-
-def _data_for(est_cls, n=400):
-    return _digits(n) if est_cls is ReLUMLPClassifier else _diabetes()
-
-
-def _small(est_cls, **params):
-    base = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0,
-                learning_rate_init=0.01)
-    base.update(params)
-    return est_cls(**base)
-
-
-def _output(est, X):
-    return est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
-
-
-def _assert_params_equal(a, b):
-    for u, v in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
-        assert u.dtype == v.dtype
-        assert np.array_equal(u, v)
+from _helpers import (  # noqa: E402
+    ESTIMATORS,
+    _assert_params_equal,
+    _data_for,
+    _diabetes,
+    _digits,
+    _output,
+    _small,
+    ignore_convergence,
+)
 
 
 # ---------------------------------------------------------------------------- dtypes
@@ -175,55 +143,6 @@ def test_readonly_input(est_cls, sparse):
 
 
 # ---------------------------------------------------------------------------- determinism
-@ignore_convergence
-@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
-def test_refit_bit_identical(solver):
-    X, y = _digits()
-    est = _small(ReLUMLPClassifier, solver=solver, shuffle=True)
-    first = [a.copy() for a in est.fit(X, y).coefs_]
-    second = est.fit(X, y).coefs_
-    for a, b in zip(first, second):
-        assert np.array_equal(a, b)
-    other = _small(ReLUMLPClassifier, solver=solver, shuffle=True, random_state=1).fit(X, y)
-    assert not np.array_equal(other.coefs_[0], second[0])
-
-
-@ignore_convergence
-@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
-@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
-def test_bit_identical_across_thread_counts(solver, sparse):
-    # Wide enough that the elementwise kernels run on several threads.
-    X, y = _digits(1000)
-    if sparse:
-        X = sp.csr_matrix(np.where(np.abs(X) < 0.5, 0.0, X))
-    params = dict(hidden_layer_sizes=(300, 200), solver=solver, max_iter=2, batch_size=200,
-                  random_state=0)
-    assert 200 * 300 >= MIN_PARALLEL_SIZE
-    fits = {}
-    for n_threads in (1, 2):
-        # With BLAS on one thread, the elementwise kernels take the OpenMP threads.
-        with threadpool_limits(n_threads, user_api="openmp"), \
-                threadpool_limits(1, user_api="blas"):
-            assert effective_n_threads() == (n_threads if openmp_enabled() else 1)
-            est = ReLUMLPClassifier(**params).fit(X, y)
-            fits[n_threads] = (est, est.predict_proba(X))
-    if solver == "adam" and not sparse:
-        # Two threads share each minibatch by rows (relumlp._threads.epoch_plan); BLAS
-        # then multiplies row blocks, whose last bits may differ from the whole block.
-        # Documented bound: 1e-12 relative in float64.
-        for u, v in zip(fits[1][0].coefs_ + fits[1][0].intercepts_,
-                        fits[2][0].coefs_ + fits[2][0].intercepts_):
-            np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(fits[1][0].loss_curve_, fits[2][0].loss_curve_, rtol=1e-12)
-        # The same thread count is bit-identical.
-        with threadpool_limits(2, user_api="openmp"), \
-                threadpool_limits(1, user_api="blas"):
-            again = ReLUMLPClassifier(**params).fit(X, y)
-        _assert_params_equal(fits[2][0], again)
-        return
-    _assert_params_equal(fits[1][0], fits[2][0])
-    assert np.array_equal(fits[1][1], fits[2][1])
-    assert fits[1][0].loss_curve_ == fits[2][0].loss_curve_
 
 
 @ignore_convergence
@@ -593,42 +512,6 @@ def test_tags(est_cls):
 
 
 # ---------------------------------------------------------------------------- persistence
-@ignore_convergence
-@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
-@pytest.mark.parametrize("est_cls", ESTIMATORS)
-def test_pickle_and_joblib_round_trip(est_cls, solver, tmp_path):
-    X, y = _data_for(est_cls)
-    est = _small(est_cls, solver=solver, warm_start=True, shuffle=True).fit(X, y)
-    expected = _output(est, X)
-    via_pickle = pickle.loads(pickle.dumps(est))
-    path = tmp_path / "model.joblib"
-    joblib.dump(est, path)
-    via_joblib = joblib.load(path)
-    for loaded in (via_pickle, via_joblib):
-        assert np.array_equal(_output(loaded, X), expected)
-        assert np.array_equal(loaded.predict(X), est.predict(X))
-    # the reloaded model continues training exactly like the original
-    est.fit(X, y)
-    via_pickle.fit(X, y)
-    _assert_params_equal(est, via_pickle)
-    assert np.array_equal(_output(via_pickle, X), _output(est, X))
-    assert not np.array_equal(_output(via_pickle, X), expected)
-
-
-@ignore_convergence
-def test_pickle_float32_and_partial_fit_after_load():
-    X, y = _digits()
-    X32 = X.astype(np.float32)
-    est = _small(ReLUMLPClassifier).partial_fit(X32, y, classes=np.arange(10))
-    buf = io.BytesIO()
-    joblib.dump(est, buf)
-    buf.seek(0)
-    loaded = joblib.load(buf)
-    assert loaded.coefs_[0].dtype == np.float32
-    est.partial_fit(X32, y)
-    loaded.partial_fit(X32, y)
-    _assert_params_equal(est, loaded)
-    assert loaded.t_ == 2 * X.shape[0]
 
 
 # ---------------------------------------------------------------------------- model selection
@@ -696,17 +579,6 @@ def test_not_fitted_and_feature_count(est_cls):
         est.predict(X[:, :-1])
 
 
-def test_openmp_yields_to_multithreaded_blas():
-    """While the BLAS relumlp calls has several threads, the elementwise kernels stay on
-    the calling thread (two spinning thread pools on the same cores collapse)."""
-    with threadpool_limits(2, user_api="openmp"), threadpool_limits(2, user_api="blas"):
-        assert effective_n_threads() == 1
-    from joblib import cpu_count
-
-    with threadpool_limits(2, user_api="openmp"), threadpool_limits(1, user_api="blas"):
-        assert effective_n_threads() == (min(2, cpu_count()) if openmp_enabled() else 1)
-
-
 def test_private_lbfgs_objective_matches_finite_differences():
     """scikit-learn's gradient tests call the private _loss_grad_lbfgs; it is offered
     with the same signature and returns the objective's exact gradient."""
@@ -768,106 +640,3 @@ def test_early_stopping_split_is_stratified():
         ReLUMLPClassifier(early_stopping=True).fit(X, [0, 0, 0, 1])
 
 
-@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
-def test_divergence_restores_last_finite_weights(solver):
-    """A diverging fit raises scikit-learn's ValueError (naming the learning rate) and
-    leaves the weights of the last finite epoch, usable for predict and warm_start."""
-    rng = np.random.RandomState(0)
-    X = 1e150 * rng.uniform(size=(20, 3))
-    y = rng.standard_normal(20)
-    reg = ReLUMLPRegressor(solver=solver, learning_rate_init=1e3, random_state=0,
-                           max_iter=5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        with pytest.raises(ValueError, match="non-finite parameter weights") as info:
-            reg.fit(X, y)
-    if solver != "lbfgs":
-        assert "learning_rate_init=1000.0" in str(info.value)
-    assert all(np.isfinite(c).all() for c in reg.coefs_ + reg.intercepts_)
-    assert reg.predict(X[:2]).shape == (2,)
-    if solver == "sgd":
-        return  # plain SGD's last finite weights are astronomically large
-    # Scaled data and a sane learning rate continue from the restored weights.
-    reg.set_params(warm_start=True, learning_rate_init=1e-3, max_iter=2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        reg.fit(X * 1e-150, y)
-    assert all(np.isfinite(c).all() for c in reg.coefs_)
-
-
-def test_divergence_with_early_stopping_keeps_best_weights():
-    """With early stopping, divergence ends training with a ConvergenceWarning, a NaN
-    validation score for the diverged epoch and the best weights restored (as in
-    scikit-learn, which carries on through NaN epochs)."""
-    from sklearn.datasets import load_iris
-
-    X, y = load_iris(return_X_y=True)
-    reg = ReLUMLPRegressor(activation="identity", solver="sgd", learning_rate_init=1,
-                           max_iter=20, early_stopping=True, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        with pytest.warns(ConvergenceWarning, match="learning_rate_init=1"):
-            reg.fit(X, y)
-    assert np.isnan(reg.validation_scores_[-1])
-    assert all(np.isfinite(c).all() for c in reg.coefs_)
-    assert np.isfinite(reg.predict(X)).all()
-
-
-@ignore_convergence
-def test_pickle_records_version_and_warns_on_mismatch():
-    import pickle
-
-    import relumlp
-
-    clf = _small(ReLUMLPClassifier).fit(*_data_for(ReLUMLPClassifier))
-    state = clf.__getstate__()
-    assert state["_relumlp_version"] == relumlp.__version__
-    blob = pickle.dumps(clf)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        pickle.loads(blob)  # same version: silent
-    state["_relumlp_version"] = "0.0.1"
-    other = ReLUMLPClassifier.__new__(ReLUMLPClassifier)
-    with pytest.warns(relumlp.InconsistentVersionWarning, match="0.0.1"):
-        other.__setstate__(state)
-    X, _ = _data_for(ReLUMLPClassifier)
-    np.testing.assert_array_equal(other.predict_proba(X), clf.predict_proba(X))
-
-
-@ignore_convergence
-def test_concurrent_predict_from_threads_matches_serial():
-    from concurrent.futures import ThreadPoolExecutor
-
-    X, y = _data_for(ReLUMLPClassifier)
-    clf = _small(ReLUMLPClassifier).fit(X, y)
-    expected = clf.predict_proba(X)
-    with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: clf.predict_proba(X), range(32)))
-    for r in results:
-        assert np.array_equal(r, expected)
-
-
-@ignore_convergence
-@pytest.mark.parametrize("sparse", [False, True])
-def test_predict_converts_input_in_blocks(sparse, monkeypatch):
-    """float64 (or F-ordered) input to a float32 model is converted block by block."""
-    from relumlp import _training
-
-    X, y = _data_for(ReLUMLPRegressor)
-    reg = _small(ReLUMLPRegressor).fit(X.astype(np.float32), y)
-    expected = reg.predict(X.astype(np.float32))
-    monkeypatch.setattr(_training, "CHUNK_ROWS", 3)  # blocks of 12 rows
-    seen = []
-    original = _training.as_kernel_input
-
-    def spy(block, dtype):
-        seen.append(block.shape[0])
-        return original(block, dtype)
-
-    monkeypatch.setattr(_training, "as_kernel_input", spy)
-    Xin = sp.csr_matrix(X) if sparse else np.asfortranarray(X)
-    got = reg.predict(Xin)
-    assert max(seen) <= 12 and sum(seen) == X.shape[0]
-    # float32: different block sizes change BLAS's blocking, hence the last bits.
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    assert got.dtype == np.float32

@@ -1,4 +1,5 @@
-"""Reliability: bounded memory in predict, repeated concurrent fit/predict."""
+"""Threads: predict from many Python threads at once equals serial calls (the kernels
+release the GIL); OpenMP yields to a multi-threaded BLAS."""
 import threading
 import tracemalloc
 import warnings
@@ -6,40 +7,43 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
-from relumlp import ReLUMLPClassifier, ReLUMLPRegressor
+from relumlp import ReLUMLPClassifier, openmp_enabled
+from relumlp._threads import effective_n_threads
 
-
-def _peak_predict_memory(model, X):
-    tracemalloc.start()
-    try:
-        model.predict(X)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak
+from _helpers import (
+    _data_for,
+    _small,
+    ignore_convergence,
+)
 
 
-@pytest.mark.parametrize("X_dtype", [np.float32, np.float64])
-def test_predict_extra_memory_is_bounded(X_dtype):
-    """Beyond the output, predict's temporaries do not grow with n_samples, even when
-    float64 input must be converted for a float32 model."""
-    rng = np.random.RandomState(0)
-    X_small = rng.rand(200, 50)
-    reg = ReLUMLPRegressor(hidden_layer_sizes=(64, 32), max_iter=2, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        reg.fit(X_small.astype(np.float32), rng.rand(200))
-    extra = {}
-    for n in (20_000, 200_000):
-        X = rng.rand(n, 50).astype(X_dtype)
-        output = n * 4  # float32 predictions
-        extra[n] = _peak_predict_memory(reg, X) - output
-    # A full copy of the larger X would be 40-80 MB; the workspace is a few MB.
-    assert extra[200_000] < 8e6, extra
-    assert extra[200_000] < 1.5 * extra[20_000] + 1e6, extra
+@ignore_convergence
+def test_concurrent_predict_from_threads_matches_serial():
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = _data_for(ReLUMLPClassifier)
+    clf = _small(ReLUMLPClassifier).fit(X, y)
+    expected = clf.predict_proba(X)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: clf.predict_proba(X), range(32)))
+    for r in results:
+        assert np.array_equal(r, expected)
 
 
+def test_openmp_yields_to_multithreaded_blas():
+    """While the BLAS relumlp calls has several threads, the elementwise kernels stay on
+    the calling thread (two spinning thread pools on the same cores collapse)."""
+    with threadpool_limits(2, user_api="openmp"), threadpool_limits(2, user_api="blas"):
+        assert effective_n_threads() == 1
+    from joblib import cpu_count
+
+    with threadpool_limits(2, user_api="openmp"), threadpool_limits(1, user_api="blas"):
+        assert effective_n_threads() == (min(2, cpu_count()) if openmp_enabled() else 1)
+
+
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_threads_fit_and_predict_repeatedly():
     """Several threads fit their own models and predict with a shared one, a fixed
