@@ -59,7 +59,21 @@ _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 
 class InconsistentVersionWarning(UserWarning):
-    """A model pickled by another relumlp version was loaded."""
+    """A model pickled by another relumlp version was loaded.
+
+    Examples
+    --------
+    >>> import pickle, warnings
+    >>> from relumlp import InconsistentVersionWarning, ReLUMLPRegressor
+    >>> state = ReLUMLPRegressor().__getstate__()
+    >>> state["_relumlp_version"] = "0.0.1"
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model = ReLUMLPRegressor.__new__(ReLUMLPRegressor)
+    ...     model.__setstate__(state)
+    >>> caught[0].category is InconsistentVersionWarning
+    True
+    """
 
 
 def _check_fitted(est):
@@ -424,6 +438,18 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         -------
         H : ndarray of shape (n_samples, n_units)
             The layer's activations, in the model's dtype (no dropout).
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from sklearn.datasets import load_iris
+        >>> from relumlp import ReLUMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     clf = ReLUMLPClassifier((8, 4), max_iter=5, random_state=0).fit(X, y)
+        >>> clf.transform(X).shape, clf.transform(X, layer=0).shape
+        ((150, 4), (150, 8))
         """
         _check_fitted(self)
         if len(self.coefs_) < 2:
@@ -455,6 +481,18 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         feature_names_out : ndarray of str objects
             ``layer{k}_unit{j}`` for each unit ``j`` of hidden layer ``k`` (``k``
             counted from 0).
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from sklearn.datasets import load_iris
+        >>> from relumlp import ReLUMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     clf = ReLUMLPClassifier((8, 3), max_iter=5, random_state=0).fit(X, y)
+        >>> list(clf.get_feature_names_out())
+        ['layer1_unit0', 'layer1_unit1', 'layer1_unit2']
         """
         _check_fitted(self)
         _check_feature_names_in(self, input_features, generate_names=False)
@@ -479,6 +517,20 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         -------
         mlp : MLPClassifier or MLPRegressor
             The fitted scikit-learn estimator.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from relumlp import ReLUMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     clf = ReLUMLPClassifier((8,), max_iter=5, random_state=0).fit(X, y)
+        >>> mlp = clf.to_sklearn()
+        >>> type(mlp).__name__, np.allclose(mlp.predict_proba(X), clf.predict_proba(X))
+        ('MLPClassifier', True)
         """
         from relumlp._interop import to_sklearn
 
@@ -503,6 +555,25 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         -------
         model : onnx.ModelProto
             The graph, ready for ``onnxruntime.InferenceSession(model.SerializeToString())``.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> import numpy as np
+        >>> import onnxruntime
+        >>> from sklearn.datasets import load_iris
+        >>> from relumlp import ReLUMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> X = X.astype(np.float32)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     clf = ReLUMLPClassifier((8,), activation="gelu", max_iter=5,
+        ...                             random_state=0).fit(X, y)
+        >>> session = onnxruntime.InferenceSession(clf.to_onnx().SerializeToString(),
+        ...                                        providers=["CPUExecutionProvider"])
+        >>> label, proba = session.run(["label", "probabilities"], {"X": X})
+        >>> np.allclose(proba, clf.predict_proba(X), atol=1e-5)
+        True
         """
         from relumlp._onnx import to_onnx
 
@@ -528,6 +599,22 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         -------
         model : ReLUMLPClassifier or ReLUMLPRegressor
             The fitted relumlp model.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.neural_network import MLPClassifier
+        >>> from relumlp import ReLUMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     mlp = MLPClassifier((8,), max_iter=5, random_state=0).fit(X, y)
+        >>> clf = ReLUMLPClassifier.from_sklearn(mlp)
+        >>> np.allclose(clf.predict_proba(X), mlp.predict_proba(X))
+        True
+        >>> clf = clf.partial_fit(X, y)  # training goes on in relumlp
         """
         from relumlp._interop import from_sklearn
 
@@ -547,6 +634,19 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         ------
         ImportError
             If pandas is not installed (``history_`` itself is plain lists).
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from sklearn.datasets import load_iris
+        >>> from relumlp import ReLUMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     clf = ReLUMLPClassifier((8,), max_iter=3, random_state=0).fit(X, y)
+        >>> frame = clf.history_frame()
+        >>> len(frame), "dead_fraction_0" in frame.columns
+        (3, True)
         """
         _check_fitted(self)
         import pandas as pd

@@ -109,6 +109,23 @@ def dead_units(model: Any, X: ArrayLike) -> list[np.ndarray]:
     masks : list of ndarray of bool
         One boolean array per hidden layer, True where the unit's pre-activation is
         <= 0 for every row of X.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from relumlp import ReLUMLPClassifier
+    >>> from relumlp.diagnostics import dead_units
+    >>> X, y = load_digits(return_X_y=True)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     clf = ReLUMLPClassifier((32, 16), max_iter=5, random_state=0).fit(X / 16, y)
+    >>> masks = dead_units(clf, X / 16)
+    >>> [mask.shape for mask in masks]
+    [(32,), (16,)]
+    >>> all(mask.dtype == bool for mask in masks)
+    True
     """
     X = _validate(model, X)
     masks = [np.ones(c.shape[1], dtype=bool) for c in model.coefs_[:-1]]

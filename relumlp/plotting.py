@@ -64,6 +64,23 @@ def plot_training_curves(models: Any, ax: Any = None, labels: Any = None,
     -------
     ax : matplotlib Axes
         The loss axes; one line per model (plus one per validation curve on the twin).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import warnings
+    >>> from sklearn.datasets import load_digits
+    >>> from relumlp import ReLUMLPClassifier
+    >>> from relumlp.plotting import plot_training_curves
+    >>> X, y = load_digits(return_X_y=True)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     models = [ReLUMLPClassifier(activation=a, max_iter=5, random_state=0)
+    ...               .fit(X / 16, y) for a in ("relu", "tanh")]
+    >>> ax = plot_training_curves(models)
+    >>> len(ax.get_lines())
+    2
     """
     ax = _axes(ax)
     models, labels = _as_list(models, labels)
@@ -90,6 +107,22 @@ def plot_dead_units(model: Any, ax: Any = None) -> Any:
     -------
     ax : matplotlib Axes
         One line per hidden layer.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import warnings
+    >>> from sklearn.datasets import load_digits
+    >>> from relumlp import ReLUMLPClassifier
+    >>> from relumlp.plotting import plot_dead_units
+    >>> X, y = load_digits(return_X_y=True)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     clf = ReLUMLPClassifier((32, 16), max_iter=5, random_state=0).fit(X / 16, y)
+    >>> ax = plot_dead_units(clf)
+    >>> len(ax.get_lines())  # one line per hidden layer
+    2
     """
     ax = _axes(ax)
     records = [r for r in model.history_ if r.get("dead_fraction") is not None]
@@ -128,6 +161,22 @@ def plot_activation_histograms(model: Any, X: ArrayLike, layers: Any = None,
     -------
     fig : matplotlib Figure
         One Axes per layer, each with ``bins`` bars.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import warnings
+    >>> from sklearn.datasets import load_digits
+    >>> from relumlp import ReLUMLPClassifier
+    >>> from relumlp.plotting import plot_activation_histograms
+    >>> X, y = load_digits(return_X_y=True)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     clf = ReLUMLPClassifier((32, 16), max_iter=5, random_state=0).fit(X / 16, y)
+    >>> fig = plot_activation_histograms(clf, X / 16)
+    >>> len(fig.axes)  # one panel per hidden layer
+    2
     """
     plt = _pyplot()
     n_hidden = len(model.coefs_) - 1
@@ -162,6 +211,25 @@ def plot_activation_comparison(cv_results: dict, param: str = "param_activation"
     -------
     ax : matplotlib Axes
         One bar per activation.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import warnings
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from relumlp import ReLUMLPClassifier
+    >>> from relumlp.plotting import plot_activation_comparison
+    >>> X, y = load_digits(return_X_y=True)
+    >>> search = GridSearchCV(ReLUMLPClassifier((16,), max_iter=5, random_state=0),
+    ...                       {"activation": ["relu", "elu", "tanh"]}, cv=2)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     search = search.fit(X[:400] / 16, y[:400])
+    >>> ax = plot_activation_comparison(search.cv_results_)
+    >>> len(ax.patches)  # one bar per activation
+    3
     """
     ax = _axes(ax)
     best = {}

@@ -10,11 +10,12 @@ import relumlp._estimators
 import relumlp._show_versions
 import relumlp._threads
 import relumlp.diagnostics
+import relumlp.plotting
 
 
 @pytest.mark.parametrize(
     "module", [relumlp._estimators, relumlp._show_versions, relumlp._threads,
-               relumlp.diagnostics],
+               relumlp.diagnostics, relumlp.plotting],
     ids=lambda m: m.__name__,
 )
 def test_doctests(module):
