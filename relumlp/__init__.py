@@ -7,9 +7,11 @@ from relumlp._estimators import (
 from relumlp._onnx import to_onnx
 from relumlp._show_versions import show_versions
 from relumlp._threads import openmp_enabled
+from relumlp._training import DivergedError
 from relumlp._version import __version__
 
 __all__ = [
+    "DivergedError",
     "InconsistentVersionWarning",
     "ReLUMLPClassifier",
     "ReLUMLPRegressor",

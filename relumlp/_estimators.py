@@ -907,7 +907,9 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         ``learning_rate``, ``time`` (seconds), and lists with one value per hidden
         layer: ``dead_fraction`` (units whose pre-activation was <= 0 for every sample
         of the epoch), ``sparsity`` (share of pre-activations <= 0), and one per layer:
-        ``grad_norm`` (norm of the weight gradient of the epoch's last minibatch). The
+        ``grad_norm`` (per layer, the norm of the weight gradient of the epoch's last
+        minibatch, L1/L2 penalty terms included: set ``alpha=0`` to see the data term
+        alone, e.g. for vanishing gradients). The
         unit statistics are None for lbfgs. ``history_frame()`` gives a DataFrame.
     prelu_slopes_ : list of (ndarray or None)
         Learned slopes of each hidden layer whose activation is 'prelu' (None for the
@@ -1321,7 +1323,9 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         ``learning_rate``, ``time`` (seconds), and lists with one value per hidden
         layer: ``dead_fraction`` (units whose pre-activation was <= 0 for every sample
         of the epoch), ``sparsity`` (share of pre-activations <= 0), and one per layer:
-        ``grad_norm`` (norm of the weight gradient of the epoch's last minibatch). The
+        ``grad_norm`` (per layer, the norm of the weight gradient of the epoch's last
+        minibatch, L1/L2 penalty terms included: set ``alpha=0`` to see the data term
+        alone, e.g. for vanishing gradients). The
         unit statistics are None for lbfgs. ``history_frame()`` gives a DataFrame.
     prelu_slopes_ : list of (ndarray or None)
         Learned slopes of each hidden layer whose activation is 'prelu' (None for the

@@ -636,7 +636,28 @@ def fitted_attributes(est, trainer):
 
 
 class DivergedError(ValueError):
-    """Training produced a non-finite loss or weights; the last finite weights are kept."""
+    """Training produced a non-finite loss or weights; the last finite weights are kept.
+
+    A subclass of ``ValueError`` (what scikit-learn's MLP raises), raised by ``fit`` /
+    ``partial_fit`` without early stopping. The model keeps the weights of the last
+    finite epoch, usable for ``predict`` and ``warm_start``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from relumlp import DivergedError, ReLUMLPRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X, y = 1e150 * rng.uniform(size=(20, 3)), rng.standard_normal(20)
+    >>> reg = ReLUMLPRegressor(learning_rate_init=1e3, max_iter=5, random_state=0)
+    >>> try:
+    ...     with np.errstate(all="ignore"):
+    ...         reg.fit(X, y)
+    ... except DivergedError as exc:
+    ...     print("diverged:", "learning_rate_init=1000.0" in str(exc))
+    diverged: True
+    >>> all(np.isfinite(c).all() for c in reg.coefs_)
+    True
+    """
 
 
 def _diverged(est, trainer, last_finite, accumulated):

@@ -9,12 +9,14 @@ import relumlp
 import relumlp._estimators
 import relumlp._show_versions
 import relumlp._threads
+import relumlp._training
 import relumlp.diagnostics
 import relumlp.plotting
 
 
 @pytest.mark.parametrize(
     "module", [relumlp._estimators, relumlp._show_versions, relumlp._threads,
+               relumlp._training,
                relumlp.diagnostics, relumlp.plotting],
     ids=lambda m: m.__name__,
 )
