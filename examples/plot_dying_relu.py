@@ -7,29 +7,30 @@ sample of the epoch); the plot shows how many units each activation loses, and t
 printed table the final accuracy.
 
 Run as a script (``python examples/plot_dying_relu.py [OUTPUT_DIR]``) or cell by cell
-in a notebook (``# %%`` cells). Figures go to OUTPUT_DIR (default: the current
-directory) as PNG files.
+in a notebook (``# %%`` cells). Figures are saved as PNG files only when OUTPUT_DIR is
+given.
 """
 # %%
 import sys
 import warnings
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
 
-matplotlib.use("Agg")  # headless; in a notebook, remove this line to see the figures
-import matplotlib.pyplot as plt  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+from relumlp import ReLUMLPClassifier
+from relumlp.diagnostics import activation_summary
+from relumlp.plotting import plot_dead_units, plot_training_curves
 
-from relumlp import ReLUMLPClassifier  # noqa: E402
-from relumlp.diagnostics import activation_summary  # noqa: E402
-from relumlp.plotting import plot_dead_units, plot_training_curves  # noqa: E402
-
-out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(".")
-out_dir.mkdir(parents=True, exist_ok=True)
+# Figures are saved only into a directory given on the command line; in a notebook
+# sys.argv holds the kernel's options ("-f ..."), and the figures are just shown.
+out_dir = None
+if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+    out_dir = Path(sys.argv[1])
+    out_dir.mkdir(parents=True, exist_ok=True)
 
 # %%
 X, y = load_digits(return_X_y=True)
@@ -53,11 +54,13 @@ for ax, (activation, model) in zip(axes, models.items()):
     ax.set_title(activation)
     ax.legend(fontsize=6)
 fig.tight_layout()
-fig.savefig(out_dir / "dying_relu_dead_units.png", dpi=80)
+if out_dir is not None:
+    fig.savefig(out_dir / "dying_relu_dead_units.png", dpi=80)
 
 fig, ax = plt.subplots(figsize=(6, 4))
 plot_training_curves(list(models.values()), ax=ax, labels=list(models))
-fig.savefig(out_dir / "dying_relu_loss.png", dpi=80)
+if out_dir is not None:
+    fig.savefig(out_dir / "dying_relu_loss.png", dpi=80)
 
 # %%
 print(f"{'activation':<12}{'test accuracy':>14}{'dead units (test data)':>24}")

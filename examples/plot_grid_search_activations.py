@@ -9,8 +9,8 @@ all. The best pipeline, refitted on the whole training set, is then scored on
 held-out data.
 
 Run as a script (``python examples/plot_grid_search_activations.py [OUTPUT_DIR]``) or
-cell by cell in a notebook (``# %%`` cells). The figure goes to OUTPUT_DIR (default:
-the current directory) as a PNG file. ``RELUMLP_EXAMPLE_QUICK=1`` runs a smaller
+cell by cell in a notebook (``# %%`` cells). The figure is saved as a PNG file only
+when OUTPUT_DIR is given. ``RELUMLP_EXAMPLE_QUICK=1`` runs a smaller
 search (used by the test suite).
 """
 # %%
@@ -19,21 +19,22 @@ import sys
 import warnings
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-matplotlib.use("Agg")  # headless; in a notebook, remove this line to see the figures
-import matplotlib.pyplot as plt  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+from relumlp import ReLUMLPClassifier
+from relumlp.plotting import plot_activation_comparison
 
-from relumlp import ReLUMLPClassifier  # noqa: E402
-from relumlp.plotting import plot_activation_comparison  # noqa: E402
-
-out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(".")
-out_dir.mkdir(parents=True, exist_ok=True)
+# Figures are saved only into a directory given on the command line; in a notebook
+# sys.argv holds the kernel's options ("-f ..."), and the figures are just shown.
+out_dir = None
+if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+    out_dir = Path(sys.argv[1])
+    out_dir.mkdir(parents=True, exist_ok=True)
 quick = os.environ.get("RELUMLP_EXAMPLE_QUICK") == "1"
 
 # %%
@@ -67,7 +68,8 @@ plot_activation_comparison(search.cv_results_, param="param_relumlpclassifier__a
                            ax=ax)
 ax.set_title("Digits, 3-fold CV: best alpha per activation (mean fit time on bars)")
 fig.tight_layout()
-fig.savefig(out_dir / "grid_search_activations.png", dpi=80)
+if out_dir is not None:
+    fig.savefig(out_dir / "grid_search_activations.png", dpi=80)
 
 # %%
 res = search.cv_results_

@@ -9,8 +9,8 @@ the example needs no download. The same pipeline with scikit-learn's ``MLPClassi
 confusion matrix shows which topics get confused.
 
 Run as a script (``python examples/sparse_text.py [OUTPUT_DIR]``) or cell by cell in a
-notebook (``# %%`` cells). The figure goes to OUTPUT_DIR (default: the current
-directory) as a PNG file. ``RELUMLP_EXAMPLE_QUICK=1`` uses a smaller corpus (used by
+notebook (``# %%`` cells). The figure is saved as a PNG file only when
+OUTPUT_DIR is given. ``RELUMLP_EXAMPLE_QUICK=1`` uses a smaller corpus (used by
 the test suite).
 """
 # %%
@@ -21,23 +21,24 @@ import tracemalloc
 import warnings
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
 
-matplotlib.use("Agg")  # headless; in a notebook, remove this line to see the figures
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.base import clone  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from sklearn.neural_network import MLPClassifier  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
+from relumlp import ReLUMLPClassifier
 
-from relumlp import ReLUMLPClassifier  # noqa: E402
-
-out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(".")
-out_dir.mkdir(parents=True, exist_ok=True)
+# Figures are saved only into a directory given on the command line; in a notebook
+# sys.argv holds the kernel's options ("-f ..."), and the figures are just shown.
+out_dir = None
+if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+    out_dir = Path(sys.argv[1])
+    out_dir.mkdir(parents=True, exist_ok=True)
 quick = os.environ.get("RELUMLP_EXAMPLE_QUICK") == "1"
 n_docs, max_iter = (1200, 30) if quick else (2400, 40)
 
@@ -140,4 +141,5 @@ fig, ax = plt.subplots(figsize=(5, 4.5))
 ConfusionMatrixDisplay(cm, display_labels=topics).plot(ax=ax, colorbar=False)
 ax.set_title("ReLUMLPClassifier on TF-IDF features")
 fig.tight_layout()
-fig.savefig(out_dir / "sparse_text_confusion.png", dpi=80)
+if out_dir is not None:
+    fig.savefig(out_dir / "sparse_text_confusion.png", dpi=80)
