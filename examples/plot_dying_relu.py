@@ -1,4 +1,6 @@
-"""The dying-ReLU problem, made visible.
+"""
+The dying-ReLU problem, made visible
+====================================
 
 The same deep, narrow network is trained on scikit-learn's digits with relu,
 leaky_relu, prelu, elu and gelu and a large learning rate. ``history_`` records, per

@@ -1,4 +1,6 @@
-"""Choosing an activation with GridSearchCV.
+"""
+Choosing an activation with GridSearchCV
+========================================
 
 ``ReLUMLPClassifier`` is a scikit-learn estimator, so it goes into a ``Pipeline`` and
 ``GridSearchCV`` like ``MLPClassifier``. Here a search over eight hidden activations

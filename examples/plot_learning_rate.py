@@ -1,4 +1,6 @@
-"""Learning rate
+"""
+Learning rate
+=============
 
 How large can ``learning_rate_init`` be, and does the answer depend on the solver?
 ``learning_rate_init`` is swept over log-spaced values from 1e-4 to 1 for
@@ -8,7 +10,7 @@ How large can ``learning_rate_init`` be, and does the answer depend on the solve
 and validation accuracy over stratified folds with scikit-learn's
 ``ValidationCurveDisplay.from_estimator``, and the final training loss
 (``loss_curve_[-1]``) of a fit on all the data. When the loss of a fit becomes
-non-finite, relumlp stops with ``relumlp._training.DivergedError`` (a ``ValueError``);
+non-finite, relumlp stops with ``relumlp.DivergedError`` (a ``ValueError``);
 the validation curve records such fits as NaN (``error_score=np.nan``) and the loss
 table says "diverged". The network has two hidden layers of 64 leaky_relu units:
 with relu, runaway updates can kill the units instead (see ``plot_dying_relu.py``),
@@ -34,7 +36,7 @@ from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
 from sklearn.model_selection import StratifiedKFold, ValidationCurveDisplay
 
 from relumlp import ReLUMLPClassifier
-from relumlp._training import DivergedError
+from relumlp import DivergedError
 
 # In a notebook, sys.argv holds the kernel's options ("-f ..."), not an output directory.
 out_dir = None

@@ -1,4 +1,6 @@
-"""Training-set size.
+"""
+Training-set size
+=================
 
 How much data does a one-hidden-layer network need on scikit-learn's digits, and
 does the activation matter when data is scarce? scikit-learn's

@@ -1,4 +1,6 @@
-"""Which activation?
+"""
+Which activation?
+=================
 
 Does the choice among relumlp's eleven hidden activations matter, and where? Every
 activation (relu, leaky_relu, prelu, elu, selu, gelu, silu, softplus, tanh, logistic,

@@ -1,4 +1,6 @@
-"""Width and depth.
+"""
+Width and depth
+===============
 
 How wide and how deep should a network be for scikit-learn's digits (1797 images of
 8x8 pixels, standardised), and which activations keep training as the network gets

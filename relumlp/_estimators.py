@@ -416,6 +416,21 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         -------
         self : object
             The fitted estimator.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from sklearn.datasets import load_iris
+        >>> from relumlp import ReLUMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> warnings.simplefilter("ignore")  # ConvergenceWarning of the short fit
+        >>> clf = ReLUMLPClassifier((8,), max_iter=5, random_state=0)
+        >>> clf.fit(X, y).n_iter_
+        5
+        >>> # A validation set of your own: every row of X trains, (X_val, y_val) is scored.
+        >>> clf = clf.fit(X[::2], y[::2], X_val=X[1::2], y_val=y[1::2])
+        >>> len(clf.validation_scores_) == len(clf.validation_loss_curve_) == clf.n_iter_
+        True
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False,
                          X_val=X_val, y_val=y_val)
@@ -629,6 +644,8 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         frame : pandas.DataFrame
+            One row per epoch (``epoch`` is a column), one column per scalar record
+            and per layer of the list records.
 
         Raises
         ------
@@ -1102,6 +1119,17 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from sklearn.datasets import load_iris
+        >>> from relumlp import ReLUMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> warnings.simplefilter("ignore")  # ConvergenceWarning of the short fit
+        >>> clf = ReLUMLPClassifier((8,), max_iter=5, random_state=0).fit(X, y)
+        >>> clf.predict(X[:3]).shape
+        (3,)
         """
         _check_fitted(self)
         return self._predict(X)
@@ -1138,6 +1166,19 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         -------
         self : object
             The updated estimator.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from sklearn.datasets import load_iris
+        >>> from relumlp import ReLUMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> warnings.simplefilter("ignore")  # ConvergenceWarning of the short fit
+        >>> clf = ReLUMLPClassifier((8,), random_state=0)
+        >>> clf = clf.partial_fit(X[:50], y[:50], classes=[0, 1, 2])  # classes: first call
+        >>> clf = clf.partial_fit(X[50:], y[50:])
+        >>> clf.t_, clf.classes_.tolist()  # samples seen, classes
+        (150, [0, 1, 2])
         """
         saved = self.__dict__.copy()  # restored if anything fails before training
         try:
@@ -1165,6 +1206,18 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         -------
         log_y_prob : ndarray of shape (n_samples, n_classes)
             ``log(predict_proba(X))``.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from sklearn.datasets import load_iris
+        >>> from relumlp import ReLUMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> warnings.simplefilter("ignore")  # ConvergenceWarning of the short fit
+        >>> import numpy as np
+        >>> clf = ReLUMLPClassifier((8,), max_iter=5, random_state=0).fit(X, y)
+        >>> np.allclose(np.exp(clf.predict_log_proba(X[:2])), clf.predict_proba(X[:2]))
+        True
         """
         y_prob = self.predict_proba(X)
         with np.errstate(divide="ignore"):
@@ -1182,6 +1235,18 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         -------
         y_prob : ndarray of shape (n_samples, n_classes)
             Probability of each class, ordered as in ``classes_``, in the model's dtype.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from sklearn.datasets import load_iris
+        >>> from relumlp import ReLUMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> warnings.simplefilter("ignore")  # ConvergenceWarning of the short fit
+        >>> clf = ReLUMLPClassifier((8,), max_iter=5, random_state=0).fit(X, y)
+        >>> proba = clf.predict_proba(X[:2])
+        >>> proba.shape, bool((abs(proba.sum(axis=1) - 1) < 1e-12).all())
+        ((2, 3), True)
         """
         _check_fitted(self)
         y_pred = self._forward_pass_fast(X)
@@ -1494,6 +1559,17 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values, in the model's dtype.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from sklearn.datasets import load_diabetes
+        >>> from relumlp import ReLUMLPRegressor
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> warnings.simplefilter("ignore")  # ConvergenceWarning of the short fit
+        >>> reg = ReLUMLPRegressor(hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X, y)
+        >>> reg.predict(X[:3]).shape
+        (3,)
         """
         _check_fitted(self)
         return self._predict(X)
@@ -1529,5 +1605,18 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         -------
         self : object
             The updated estimator.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from sklearn.datasets import load_diabetes
+        >>> from relumlp import ReLUMLPRegressor
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> warnings.simplefilter("ignore")  # ConvergenceWarning of the short fit
+        >>> reg = ReLUMLPRegressor(hidden_layer_sizes=(16,), random_state=0)
+        >>> for start in range(0, len(X), 100):  # a stream of batches
+        ...     reg = reg.partial_fit(X[start:start + 100], y[start:start + 100])
+        >>> reg.t_  # samples seen
+        442
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)

@@ -253,16 +253,20 @@ def to_onnx(estimator, *, dtype=np.float32, opset=None, name=None):
     Examples
     --------
     >>> import numpy as np
+    >>> import onnxruntime
     >>> from sklearn.datasets import load_iris
-    >>> from relumlp import ReLUMLPClassifier
-    >>> from relumlp._onnx import to_onnx
+    >>> from relumlp import ReLUMLPClassifier, to_onnx
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = ReLUMLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+    >>> X = X.astype(np.float32)
+    >>> clf = ReLUMLPClassifier(hidden_layer_sizes=(8,), activation="elu", solver="lbfgs",
     ...                         random_state=0).fit(X, y)
-    >>> model = to_onnx(clf)  # doctest: +SKIP
-    >>> import onnxruntime  # doctest: +SKIP
-    >>> sess = onnxruntime.InferenceSession(model.SerializeToString())  # doctest: +SKIP
-    >>> label, proba = sess.run(None, {"X": X.astype(np.float32)})  # doctest: +SKIP
+    >>> model = to_onnx(clf)
+    >>> sess = onnxruntime.InferenceSession(model.SerializeToString(),
+    ...                                     providers=["CPUExecutionProvider"])
+    >>> label, proba = sess.run(["label", "probabilities"], {"X": X})
+    >>> bool((label == clf.predict(X)).all()), np.allclose(proba, clf.predict_proba(X),
+    ...                                                    atol=1e-5)
+    (True, True)
     """
     onnx, TensorProto, helper, numpy_helper = _import_onnx()
     from relumlp._estimators import ReLUMLPClassifier, ReLUMLPRegressor

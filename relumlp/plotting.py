@@ -1,4 +1,4 @@
-"""Plots of what relumlp.diagnostics and history_ record.
+"""Plots of what ``relumlp.diagnostics`` and ``history_`` record.
 
 matplotlib is an optional extra (``pip install relumlp[plot]``) imported inside each
 function. Every function draws on ``ax`` (a new figure if None), returns the Axes (or
@@ -55,6 +55,7 @@ def plot_training_curves(models: Any, ax: Any = None, labels: Any = None,
     models : estimator or list of estimators
         Fitted ReLUMLPClassifier / ReLUMLPRegressor (or anything with ``loss_curve_``).
     ax : matplotlib Axes, default=None
+        Where to draw; a new figure if None.
     labels : list of str, default=None
         Legend labels; default: class name and activation.
     validation : bool, default=True
@@ -103,6 +104,14 @@ def plot_training_curves(models: Any, ax: Any = None, labels: Any = None,
 def plot_dead_units(model: Any, ax: Any = None) -> Any:
     """Fraction of dead units per hidden layer over the epochs of ``history_``.
 
+    Parameters
+    ----------
+    model : ReLUMLPClassifier or ReLUMLPRegressor
+        A model fitted with ``record_history=True`` (the default) and a stochastic
+        solver (lbfgs records no unit statistics).
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure if None.
+
     Returns
     -------
     ax : matplotlib Axes
@@ -148,14 +157,18 @@ def plot_activation_histograms(model: Any, X: ArrayLike, layers: Any = None,
 
     Parameters
     ----------
-    model : fitted estimator
-    X : array-like of shape (n_samples, n_features)
+    model : ReLUMLPClassifier or ReLUMLPRegressor
+        A fitted model.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The data whose hidden activations are drawn.
     layers : list of int, default=None
         Hidden layers to draw (default: all).
     bins : int, default=50
+        Bars per histogram.
     pre_activation : bool, default=False
         Histogram of z instead of f(z).
     fig : matplotlib Figure, default=None
+        Where to draw (its axes are replaced); a new figure if None.
 
     Returns
     -------
@@ -206,6 +219,7 @@ def plot_activation_comparison(cv_results: dict, param: str = "param_activation"
         The key of the activation parameter (e.g. 'param_clf__activation' in a
         Pipeline).
     ax : matplotlib Axes, default=None
+        Where to draw; a new figure if None.
 
     Returns
     -------

@@ -7,6 +7,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import relumlp
 import relumlp._estimators
+import relumlp._onnx
 import relumlp._show_versions
 import relumlp._threads
 import relumlp._training
@@ -15,7 +16,7 @@ import relumlp.plotting
 
 
 @pytest.mark.parametrize(
-    "module", [relumlp._estimators, relumlp._show_versions, relumlp._threads,
+    "module", [relumlp._estimators, relumlp._onnx, relumlp._show_versions, relumlp._threads,
                relumlp._training,
                relumlp.diagnostics, relumlp.plotting],
     ids=lambda m: m.__name__,

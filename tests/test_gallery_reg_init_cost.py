@@ -1,0 +1,129 @@
+"""The gallery examples on regularisation, initialisation and activation cost.
+
+Each runs as a script in its quick mode, into tmp_path, with warnings as errors. Beyond
+the figures and printed tables, the tests check the claims the examples' text makes:
+relumlp's L1 penalty (a subgradient) thins the first layer as alpha_l1 grows without
+ever setting a weight exactly to 0; at initialisation He keeps the activation variance
+of a deep ReLU network while Glorot and LeCun let it decay, and LeCun keeps a deep
+SELU network's; every hidden activation's kernels were timed in both dtypes.
+"""
+import math
+import runpy
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from relumlp._activations import HIDDEN_ACTIVATIONS  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture
+def run_example(tmp_path, monkeypatch):
+    """Run examples/<name> in quick mode with argv [path, tmp_path]; return its globals."""
+    monkeypatch.setenv("RELUMLP_EXAMPLE_QUICK", "1")
+
+    def run(name):
+        path = EXAMPLES / name
+        monkeypatch.setattr(sys, "argv", [str(path), str(tmp_path)])
+        return runpy.run_path(str(path), run_name="__main__")
+
+    yield run
+    plt.close("all")
+
+
+def finding_line(printed):
+    lines = [line for line in printed.splitlines() if line.startswith("Finding: ")]
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_dropout_regularisation_example(run_example, tmp_path, capsys):
+    ns = run_example("plot_dropout_regularisation.py")
+    for name in ["dropout_regularisation_dropout.png", "dropout_regularisation_penalties.png"]:
+        assert (tmp_path / name).stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert "| dropout | train accuracy | validation accuracy | gap |" in printed
+    for rate in ns["dropout_rates"]:
+        assert f"| {rate:.1f} | " in printed
+    assert "| alpha (L2) | train accuracy | validation accuracy |" in printed
+    threshold = ns["SPARSITY_THRESHOLD"]
+    assert (f"| alpha_l1 (L1) | train accuracy | validation accuracy "
+            f"| first-layer \\|w\\| < {threshold:g} | exactly 0 |") in printed
+    for alpha in list(ns["alphas_l2"]) + list(ns["alphas_l1"]):
+        assert f"| {alpha:.3g} | " in printed
+    assert "rose with alpha_l1" in finding_line(printed)
+
+    for name in ["dropout_train_mean", "dropout_val_mean", "l2_train_mean", "l2_val_mean",
+                 "l1_train_mean", "l1_val_mean"]:
+        assert ((ns[name] >= 0) & (ns[name] <= 1)).all()
+    assert len(ns["dropout_train_mean"]) == len(ns["dropout_rates"]) == 7
+    # The unregularised network fits its training set better than the validation set,
+    # and the strongest dropout costs training accuracy.
+    assert ns["dropout_train_mean"][0] > ns["dropout_val_mean"][0]
+    assert ns["dropout_train_mean"][-1] < ns["dropout_train_mean"][0]
+    # L1: more first-layer weights near 0 as alpha_l1 grows, none exactly 0 (subgradient).
+    sparsity = ns["l1_sparsity"]
+    assert (sparsity[1:] >= sparsity[:-1]).all()
+    assert sparsity[-1] > sparsity[0] + 0.2
+    assert (ns["l1_exact_zeros"] == 0).all()
+    assert threshold == ns["learning_rate_init"]
+
+
+def test_initialisation_example(run_example, tmp_path, capsys):
+    ns = run_example("plot_initialisation.py")
+    assert (tmp_path / "initialisation_variance.png").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    n_layers = ns["n_layers"]
+    assert ("| activation | weight_init | "
+            + " | ".join(f"layer {k}" for k in range(1, n_layers + 1)) + " |") in printed
+    assert ("| activation | weight_init | ratio at init | ratio after 1 epoch "
+            "| test accuracy | epochs |") in printed
+    for activation in ns["ACTIVATIONS"]:
+        for init in ns["INITS"]:
+            assert printed.count(f"| {activation} | {init} | ") == 2
+    finding_line(printed)
+
+    variances, ratio = ns["variances"], ns["ratio_init"]
+    for v in variances.values():
+        assert v["init"].shape == v["epoch 1"].shape == (n_layers,)
+        assert (v["init"] > 0).all() and (v["epoch 1"] > 0).all()
+    # Deep ReLU at initialisation: He keeps the last layer's variance within a factor
+    # 10 of the first's; Glorot and LeCun (variance 1 / fan_in here) halve it per layer.
+    for init in ["he_uniform", "he_normal"]:
+        assert 0.1 < ratio["relu", init] < 10
+    for init in ["glorot_uniform", "lecun_normal"]:
+        assert ratio["relu", init] < 0.05
+        assert ratio["relu", init] * 10 < min(ratio["relu", "he_uniform"],
+                                              ratio["relu", "he_normal"])
+    # Deep SELU: LeCun normal keeps it, He (twice LeCun's variance) lets it grow.
+    assert 1 / 3 < ratio["selu", "lecun_normal"] < 3
+    assert ratio["selu", "he_normal"] > 3 and ratio["selu", "he_uniform"] > 3
+    assert all(0 <= a <= 1 for a in ns["accuracy"].values())
+
+
+def test_activation_cost_example(run_example, tmp_path, capsys):
+    ns = run_example("plot_activation_cost.py")
+    assert (tmp_path / "activation_cost.png").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert ("| activation | dtype | forward (ns/element) | forward / relu "
+            "| backward (ns/element) | backward / relu | fit (s) | fit / relu |") in printed
+    activations = ns["ACTIVATIONS"]
+    # Every kernel code is timed (swish is silu's kernel under another name).
+    assert {HIDDEN_ACTIVATIONS[a].code for a in activations} == {
+        spec.code for spec in HIDDEN_ACTIVATIONS.values()}
+    for activation in activations:
+        for dtype in ["float32", "float64"]:
+            assert f"| {activation} | {dtype} | " in printed
+            ns_forward = ns["kernel_ns"][activation, dtype]["forward"]
+            ns_backward = ns["kernel_ns"][activation, dtype]["backward"]
+            fit = ns["fit_seconds"][activation, dtype]
+            for t in [ns_forward, ns_backward, fit]:
+                assert math.isfinite(t) and t > 0
+            assert ns["fit_epochs_run"][activation, dtype] == ns["fit_epochs"]
+    assert "gelu" in finding_line(printed)
