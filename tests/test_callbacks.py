@@ -211,3 +211,15 @@ def test_callbacks_see_the_training_rows_of_an_early_stopping_split(digits):
                            validation_fraction=0.25).set_callbacks(Shapes()), X, y)
     n_train = len(X) - int(np.ceil(0.25 * len(X)))
     assert seen == [("epoch", n_train, n_train)] * 2 + [("fit", len(X), len(X))]
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_progress_bar_on_the_estimator(digits, solver, capsys):
+    """ProgressBar set on relumlp itself, as on LogisticRegression: one task per epoch
+    (lbfgs: per iteration) under the fit task, all ended."""
+    pytest.importorskip("rich")
+    X, y = digits
+    clf = ReLUMLPClassifier((8,), max_iter=4, solver=solver, random_state=0)
+    _fit(clf.set_callbacks(ProgressBar()), X, y)
+    assert clf.n_iter_ == 4
+    assert "ReLUMLPClassifier - fit" in capsys.readouterr().out
