@@ -63,3 +63,19 @@ def test_sparse_text_example(run_example, tmp_path, capsys):
     assert accuracies["ReLUMLPClassifier"] > 0.7
     assert accuracies["MLPClassifier"] > 0.7
     assert ns["cm"].sum() == len(ns["y_test"])
+
+
+def test_quickstart_runs_and_matches_sklearn_with_its_initialisation(monkeypatch, capsys):
+    """The README's main command runs examples/quickstart.py: with weight_init='sklearn'
+    relumlp reaches scikit-learn's test accuracy exactly."""
+    path = EXAMPLES / "quickstart.py"
+    monkeypatch.setattr(sys, "argv", [str(path)])
+    runpy.run_path(str(path), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line[:28].strip(): line.split()[-2:] for line in lines
+            if line.startswith(("relumlp.", "  weight_init", "sklearn MLP"))}
+    assert set(rows) == {"relumlp.ReLUMLPClassifier", "weight_init='sklearn'",
+                         "sklearn MLPClassifier"}
+    accuracy = {name: float(values[1]) for name, values in rows.items()}
+    assert accuracy["weight_init='sklearn'"] == accuracy["sklearn MLPClassifier"]
+    assert min(accuracy.values()) > 0.93
