@@ -13,6 +13,9 @@ from relumlp._blas cimport _gemm
 from relumlp._math cimport _erfc, _exp, _expm1, _fabs, _log, _log1p, _sqrt, _tanh
 from relumlp._openmp cimport (
     RELUMLP_OPENMP_ENABLED, _barrier, omp_get_max_threads, omp_get_num_threads,
+    _bar_init,
+    _bar_wait,
+    relumlp_bar,
 )
 
 # Elementwise loops over fewer elements than this run on one thread: below it, waking
@@ -879,7 +882,7 @@ cdef void _epoch_rows_worker(
         floating* sw_batch, floating* acts, floating* deltas, floating* out,
         double* row_loss, double* partials, Py_ssize_t n_samples, Py_ssize_t batch_size,
         long long t0, long long step0, double penalty0, double* acc,
-        long long* counts, Py_ssize_t counts_stride) noexcept nogil:
+        long long* counts, Py_ssize_t counts_stride, relumlp_bar* bar) noexcept nogil:
     """One thread's share of an epoch in which each minibatch is split among nt threads:
     rows for the forward and delta passes, columns for the gradient sums, fixed chunks
     for the optimizer step. BLAS runs single-threaded inside; three barriers per batch.
@@ -903,6 +906,9 @@ cdef void _epoch_rows_worker(
     b.mask_row0 = 0
     b.counts = counts + tid * counts_stride if counts != NULL else NULL
     b.counts_stride = counts_stride
+    if tid == 0:
+        bar.n = nt
+    _barrier()  # the team is known: from here on the cheaper-when-contended barrier
     while start < n_samples:
         n_b = min(batch_size, n_samples - start)
         r0 = n_b * tid // nt
@@ -931,12 +937,12 @@ cdef void _epoch_rows_worker(
                           deltas + net.d_off[net.n_layers - 1] + r0 * n_out, r1 - r0,
                           n_out, 1)
             _backward_deltas(net, &b, W, acts, deltas, G, False, obj.seed, 1)
-        _barrier()
+        _bar_wait(bar)
         # Columns: gradient sums over all rows of the batch.
         b.n = n_b
         b.row_off = 0
         _backward_grads(net, &b, acts, deltas, G, tid, nt, False, 1)
-        _barrier()
+        _bar_wait(bar)
         # Every thread forms the same scalars, in row order.
         sw_sum = 0
         raw = 0
@@ -951,7 +957,7 @@ cdef void _epoch_rows_worker(
             st.lr_t = st.lr * _sqrt(1 - st.beta_2 ** t) / (1 - st.beta_1 ** t)
         _step_chunks(W, G, S1, S2, net.n_coefs, net.n_params, &st, partials,
                      n_chunks * tid // nt, n_chunks * (tid + 1) // nt)
-        _barrier()
+        _bar_wait(bar)
         penalty = _sum_partials(partials, n_chunks, obj.alpha, obj.l1)
         step += 1
         start += n_b
@@ -1039,6 +1045,7 @@ def sgd_epoch(
     if partials == NULL:
         raise MemoryError()
     cdef double* row_loss
+    cdef relumlp_bar bar
     cdef double acc_shared = 0
     cdef Py_ssize_t n_batches = (n_samples + batch_size - 1) // batch_size
     if row_parallel and n_threads > 1 and not sparse and max_grad_norm <= 0:
@@ -1047,6 +1054,7 @@ def sgd_epoch(
         if row_loss == NULL:
             free(partials)
             raise MemoryError()
+        _bar_init(&bar)
         with nogil:
             penalty = _penalty(&net, &obj, W)
             with parallel(num_threads=n_threads):
@@ -1055,7 +1063,7 @@ def sgd_epoch(
                     &state_2[0], &X[0, 0], &Y[0, 0], &sw[0], &idx[0], shuffled,
                     &X_batch[0, 0], &Y_batch[0, 0], &sw_batch[0], &acts[0], &deltas[0],
                     &out[0, 0], row_loss, partials, n_samples, batch_size, t, step,
-                    penalty, &acc_shared, counts_p, counts_stride)
+                    penalty, &acc_shared, counts_p, counts_stride, &bar)
         free(row_loss)
         free(partials)
         return (acc_shared, t + (n_batches if solver == ADAM else 0), step + n_batches)
