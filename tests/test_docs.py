@@ -140,3 +140,36 @@ def test_findings_are_read_from_the_gallery_output():
     assert printed[0] == "| activation | accuracy |"
     assert ext.findings(printed) == ["relu is as good as any and cheaper.",
                                      "elu keeps its units."]
+
+
+_INCLUDE = re.compile(
+    r"^\.\. include:: (?P<path>\S+)\n(?P<opts>(?:   :[\w-]+:.*\n)+)", re.M)
+
+
+def _included_ranges():
+    for page in sorted(DOCS.rglob("*.rst")):
+        if "_build" in page.parts or "generated" in page.parts or "auto_examples" in page.parts:
+            continue
+        for m in _INCLUDE.finditer(page.read_text()):
+            opts = dict(re.findall(r"   :([\w-]+):\s*(.*)", m.group("opts")))
+            if "start-after" in opts or "end-before" in opts:
+                yield page, (page.parent / m.group("path")).resolve(), opts
+
+
+@pytest.mark.parametrize("page, target, opts", list(_included_ranges()),
+                         ids=lambda v: v.name if isinstance(v, Path) else None)
+def test_included_markdown_ranges(page, target, opts):
+    """The docs include parts of README.md / RESULTS.md between marker lines: each
+    marker must occur once, and the part must hold no markdown heading (myst would warn
+    that the included document's headings do not start at H1, failing the -W build)."""
+    text = target.read_text()
+    start, end = opts.get("start-after"), opts.get("end-before")
+    for marker in filter(None, (start, end)):
+        assert text.count(marker) == 1, (page.name, marker)
+    part = text.split(start, 1)[1] if start else text
+    part = part.split(end, 1)[0] if end else part
+    in_fence = False
+    for line in part.splitlines():
+        if line.startswith("```"):
+            in_fence = not in_fence
+        assert in_fence or not line.startswith("#"), (page.name, line)
