@@ -4,32 +4,7 @@ pytest turns warnings into errors, so these also check that the examples are
 warning-clean. The quality thresholds leave a margin below what quick mode reaches
 (best CV accuracy 0.90 on digits, test accuracy 0.82 on the generated text).
 """
-import runpy
-import sys
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-@pytest.fixture
-def run_example(tmp_path, monkeypatch):
-    """Run examples/<name>.py in quick mode with argv [path, tmp_path]; return its globals."""
-    monkeypatch.setenv("RELUMLP_EXAMPLE_QUICK", "1")
-
-    def run(name):
-        path = EXAMPLES / name
-        monkeypatch.setattr(sys, "argv", [str(path), str(tmp_path)])
-        return runpy.run_path(str(path), run_name="__main__")
-
-    yield run
-    plt.close("all")
+import scipy.sparse as sp
 
 
 def test_grid_search_activations_example(run_example, tmp_path, capsys):
@@ -65,12 +40,10 @@ def test_sparse_text_example(run_example, tmp_path, capsys):
     assert ns["cm"].sum() == len(ns["y_test"])
 
 
-def test_quickstart_runs_and_matches_sklearn_with_its_initialisation(monkeypatch, capsys):
+def test_quickstart_runs_and_matches_sklearn_with_its_initialisation(run_example, capsys):
     """The README's main command runs examples/quickstart.py: with weight_init='sklearn'
     relumlp reaches scikit-learn's test accuracy exactly."""
-    path = EXAMPLES / "quickstart.py"
-    monkeypatch.setattr(sys, "argv", [str(path)])
-    runpy.run_path(str(path), run_name="__main__")
+    run_example("quickstart.py", output=False)
     lines = capsys.readouterr().out.splitlines()
     rows = {line[:28].strip(): line.split()[-2:] for line in lines
             if line.startswith(("relumlp.", "  weight_init", "sklearn MLP"))}

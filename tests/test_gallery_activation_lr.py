@@ -7,35 +7,12 @@ from the run and reaches the quality its findings describe. The thresholds leave
 margin below what quick mode reaches (digits best CV accuracy 0.92; circles best 0.82
 against 0.49 for identity; sgd at 0.01 validation accuracy 0.95).
 """
-import runpy
-import sys
-from pathlib import Path
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ACTIVATIONS = ["relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu", "softplus",
                "tanh", "logistic", "identity"]
-
-
-@pytest.fixture
-def run_example(tmp_path, monkeypatch):
-    """Run examples/<name>.py in quick mode, argv [path, tmp_path]; return its globals."""
-    monkeypatch.setenv("RELUMLP_EXAMPLE_QUICK", "1")
-    plt.close("all")
-
-    def run(name):
-        path = EXAMPLES / name
-        monkeypatch.setattr(sys, "argv", [str(path), str(tmp_path)])
-        return runpy.run_path(str(path), run_name="__main__")
-
-    yield run
-    plt.close("all")
 
 
 def test_which_activation_example(run_example, tmp_path, capsys):

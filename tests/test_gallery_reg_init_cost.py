@@ -8,33 +8,9 @@ of a deep ReLU network while Glorot and LeCun let it decay, and LeCun keeps a de
 SELU network's; every hidden activation's kernels were timed in both dtypes.
 """
 import math
-import runpy
-import sys
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-
-from relumlp._activations import HIDDEN_ACTIVATIONS  # noqa: E402
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.fixture
-def run_example(tmp_path, monkeypatch):
-    """Run examples/<name> in quick mode with argv [path, tmp_path]; return its globals."""
-    monkeypatch.setenv("RELUMLP_EXAMPLE_QUICK", "1")
-
-    def run(name):
-        path = EXAMPLES / name
-        monkeypatch.setattr(sys, "argv", [str(path), str(tmp_path)])
-        return runpy.run_path(str(path), run_name="__main__")
-
-    yield run
-    plt.close("all")
+from relumlp._activations import HIDDEN_ACTIVATIONS
 
 
 def finding_line(printed):

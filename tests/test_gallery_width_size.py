@@ -6,33 +6,9 @@ quick mode reaches (relu's width-256 net: training 0.98, validation 0.96; the de
 logistic net's first-layer gradient norm after epoch 1: 5e-6 of relu's).
 """
 import math
-import runpy
-import sys
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-@pytest.fixture
-def run_example(tmp_path, monkeypatch):
-    """Run examples/<name>.py in quick mode, argv [path, tmp_path]; return its globals."""
-    monkeypatch.setenv("RELUMLP_EXAMPLE_QUICK", "1")
-
-    def run(name):
-        path = EXAMPLES / name
-        monkeypatch.setattr(sys, "argv", [str(path), str(tmp_path)])
-        return runpy.run_path(str(path), run_name="__main__")
-
-    plt.close("all")
-    yield run
-    plt.close("all")
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def test_width_depth_example(run_example, tmp_path, capsys):

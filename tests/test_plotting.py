@@ -1,20 +1,14 @@
 """relumlp.plotting draws what it should (headless), and the examples run."""
-import runpy
-import sys
 import warnings
 
-import matplotlib
+import matplotlib.pyplot as plt  # Agg: tests/conftest.py
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from relumlp import ReLUMLPClassifier  # noqa: E402
-from relumlp import plotting  # noqa: E402
+from relumlp import ReLUMLPClassifier, plotting
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +61,9 @@ def test_activation_comparison(fitted):
     assert sorted(t.get_text() for t in ax.get_xticklabels()) == ["elu", "relu", "tanh"]
 
 
-def test_dying_relu_example_runs(tmp_path, monkeypatch, capsys):
-    from pathlib import Path
-
-    example = Path(__file__).resolve().parents[1] / "examples" / "plot_dying_relu.py"
-    monkeypatch.setattr(sys, "argv", [str(example), str(tmp_path)])
-    runpy.run_path(str(example), run_name="__main__")
+def test_dying_relu_example_runs(run_example, tmp_path, capsys):
+    run_example("plot_dying_relu.py")
     assert (tmp_path / "dying_relu_dead_units.png").stat().st_size > 1000
     assert (tmp_path / "dying_relu_loss.png").stat().st_size > 1000
     printed = capsys.readouterr().out
     assert "leaky_relu" in printed and "test accuracy" in printed
-    plt.close("all")
