@@ -209,13 +209,16 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
     _CALLBACK_STATE = ("_callback_fit_ctx", "_skl_callbacks_to_teardown")
 
     def _fit(self, X, y, sample_weight=None, incremental=False, X_val=None, y_val=None,
-             saved=None):
+             prepare=None):
         """Validate, then train. An error before training starts (bad parameter, bad
-        data, sample weights, validation set or split) leaves every attribute as it
-        was, so a fitted model stays fitted and an unfitted one unfitted."""
-        saved = self.__dict__.copy() if saved is None else saved
+        data, sample weights, validation set or split, or in ``prepare``, called
+        first) leaves every attribute as it was, so a fitted model stays fitted and an
+        unfitted one unfitted."""
+        saved = self.__dict__.copy()
         progress = {}
         try:
+            if prepare is not None:
+                prepare()
             return self._fit_unguarded(X, y, sample_weight, incremental, X_val, y_val,
                                        progress)
         except BaseException:
@@ -1189,19 +1192,16 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         >>> clf.t_, clf.classes_.tolist()  # samples seen, classes
         (150, [0, 1, 2])
         """
-        saved = self.__dict__.copy()  # restored if anything fails before training
-        try:
+        def set_classes():
             if _check_partial_fit_first_call(self, classes):
                 self._label_binarizer = LabelBinarizer()
                 if type_of_target(y).startswith("multilabel"):
                     self._label_binarizer.fit(y)
                 else:
                     self._label_binarizer.fit(classes)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True, saved=saved)
+
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True,
+                         prepare=set_classes)
 
     def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Return the log of probability estimates.

@@ -806,13 +806,11 @@ def fit_lbfgs(est, trainer, X=None, y_labels=None, sample_weight=None,
             )
         except KeyboardInterrupt:
             # A second Ctrl-C inside an iteration: keep the last completed iterate.
+            x = last_finite.astype(np.float64)
             opt_res = scipy.optimize.OptimizeResult(
-                x=last_finite.astype(np.float64), fun=float(est.loss_curve_[-1])
-                if est.loss_curve_ else np.nan, nit=len(est.loss_curve_), status=99,
+                x=x, fun=fun(x)[0], nit=len(est.loss_curve_), status=99,
                 message="interrupted")
             stopped.append("Training interrupted by user.")
-            if not est.loss_curve_:
-                opt_res.fun, _ = fun(opt_res.x)
         finally:
             progress.close()
             if iteration_ctx[0] is not None:
