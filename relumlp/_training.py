@@ -372,12 +372,12 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=No
         sample_weight[train_idx] if split else sample_weight)}
     progress = Progress(1 if incremental else est.max_iter, est.verbose)
     est.n_iter_ = 0
-    mark = _Mark(est, trainer)
+    mark = _Mark()
     trainer.started = True
     with context, InterruptGuard() as interrupt:
         try:
             for _ in range(est.max_iter):
-                mark = _Mark(est, trainer)
+                mark.save(est, trainer)
                 epoch_ctx = None
                 if callback_ctx is not None:
                     epoch_ctx = callback_ctx.subcontext(task_name="epoch")
@@ -448,7 +448,7 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=No
                 optimizer.iteration_ends(est.t_)
                 progress.update(est.n_iter_, est.loss_, est.validation_scores_[-1]
                                 if X_val is not None else None)
-                mark = None  # the epoch is complete: nothing to roll back
+                mark.open = False  # the epoch is complete: nothing to roll back
 
                 stop = epoch_ctx is not None and epoch_ctx.call_on_fit_task_end(
                     estimator=est, X=X_train, y=y_train, metadata=metadata,
@@ -481,7 +481,7 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=No
                         ConvergenceWarning,
                     )
         except KeyboardInterrupt:
-            if mark is not None:
+            if mark.open:
                 # Interrupted inside an epoch: back to the last completed one.
                 mark.restore(est, trainer)
             warnings.warn(
@@ -510,21 +510,36 @@ class _Lazy:
 
 class _Mark:
     """What one epoch changes, saved at its start so that an interrupted epoch can be
-    rolled back: the weights, optimizer state, counters and the recorded curves."""
+    rolled back: the weights, optimizer state, counters and the recorded curves. The
+    array copies go into buffers allocated at the first save and reused every epoch."""
 
     _LISTS = ("loss_curve_", "validation_scores_", "validation_loss_curve_", "history_")
     _SCALARS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_",
                 "best_validation_loss_", "_no_improvement_count", "_best_params")
 
-    def __init__(self, est, trainer):
-        self.flat = trainer.flat.copy()
+    def __init__(self):
+        self.flat = None
+        self.buffers = {}
+        self.open = False   # saved and not yet completed: restore() applies
+
+    def _copy(self, key, array):
+        buf = self.buffers.get(key)
+        if buf is None or buf.shape != array.shape or buf.dtype != array.dtype:
+            buf = self.buffers[key] = np.empty_like(array)
+        np.copyto(buf, array)
+        return buf
+
+    def save(self, est, trainer):
+        self.flat = self._copy("flat", trainer.flat)
         self.step = trainer.step
         opt = getattr(est, "_optimizer", None)
         self.optimizer = None if opt is None else {
-            k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(opt).items()}
+            k: (self._copy(k, v) if isinstance(v, np.ndarray) else v)
+            for k, v in vars(opt).items()}
         self.lengths = {k: len(getattr(est, k)) for k in self._LISTS
                         if getattr(est, k, None) is not None}
         self.scalars = {k: getattr(est, k) for k in self._SCALARS if hasattr(est, k)}
+        self.open = True
 
     def restore(self, est, trainer):
         trainer.flat[...] = self.flat
