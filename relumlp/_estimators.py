@@ -420,6 +420,18 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         self : object
             The fitted estimator.
 
+        Notes
+        -----
+        Training reports through scikit-learn's callbacks (``set_callbacks`` with
+        e.g. ``sklearn.callback.ScoringMonitor`` or ``ProgressBar``; each epoch, or
+        lbfgs iteration, is a task) and through ``verbose`` (1: a line per epoch, 2: a
+        progress bar). A non-finite loss stops ``fit`` with
+        :class:`relumlp.DivergedError` (a ``ValueError``) and the weights of the last
+        finite epoch; with early stopping it warns instead and keeps the best
+        weights. Ctrl-C stops after the running epoch with a warning, leaving the
+        model of the last completed epoch. An error before training starts (bad
+        parameters or data) leaves a fitted model unchanged.
+
         Examples
         --------
         >>> import warnings
@@ -965,14 +977,8 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
     0.5 * alpha * ||W||^2 / sum_{i in B} w_i`` where ``l`` is the log-loss; the
     reported ``loss_`` averages the batch losses weighted by batch size.
 
-    Training reports through scikit-learn's callbacks (``set_callbacks`` with e.g.
-    ``sklearn.callback.ScoringMonitor`` or ``ProgressBar``; each epoch, or lbfgs
-    iteration, is a task) and through ``verbose`` (1: a line per epoch, 2: a progress
-    bar). A non-finite loss stops ``fit`` with :class:`relumlp.DivergedError` (a
-    ``ValueError``) and the weights of the last finite epoch; with early stopping it
-    warns instead and keeps the best weights. Ctrl-C stops after the running epoch
-    with a warning, leaving the model of the last completed epoch. An error before
-    training starts (bad parameters or data) leaves a fitted model unchanged.
+    How ``fit`` reports progress and handles divergence, interruption and bad input:
+    see the Notes of ``fit``.
 
     Examples
     --------
@@ -1438,14 +1444,8 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
     so its ``loss_curve_`` and lbfgs objective disagree with its own gradient; relumlp
     reports the sum, whose gradient it follows, and trains the same weights.
 
-    Training reports through scikit-learn's callbacks (``set_callbacks`` with e.g.
-    ``sklearn.callback.ScoringMonitor`` or ``ProgressBar``; each epoch, or lbfgs
-    iteration, is a task) and through ``verbose`` (1: a line per epoch, 2: a progress
-    bar). A non-finite loss stops ``fit`` with :class:`relumlp.DivergedError` (a
-    ``ValueError``) and the weights of the last finite epoch; with early stopping it
-    warns instead and keeps the best weights. Ctrl-C stops after the running epoch
-    with a warning, leaving the model of the last completed epoch. An error before
-    training starts (bad parameters or data) leaves a fitted model unchanged.
+    How ``fit`` reports progress and handles divergence, interruption and bad input:
+    see the Notes of ``fit``.
 
     Examples
     --------
