@@ -3,11 +3,14 @@ import runpy
 import sys
 from pathlib import Path
 
-import matplotlib
 import pytest
 
-matplotlib.use("Agg")  # headless, before any test module imports pyplot
-import matplotlib.pyplot as plt  # noqa: E402
+try:  # matplotlib is optional (relumlp[plot]); headless before any test imports pyplot
+    import matplotlib
+except ImportError:
+    pass
+else:
+    matplotlib.use("Agg")
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -17,6 +20,7 @@ def run_example(tmp_path, monkeypatch):
     """Run examples/<name> as __main__ with argv [path, tmp_path] (figures go to
     tmp_path) and RELUMLP_EXAMPLE_QUICK=1; return the script's globals. Figures are
     closed before and after, so a test can count the ones the script left open."""
+    plt = pytest.importorskip("matplotlib.pyplot")
     monkeypatch.setenv("RELUMLP_EXAMPLE_QUICK", "1")
     plt.close("all")
 
