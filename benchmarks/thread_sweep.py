@@ -5,6 +5,9 @@
 2. Matrix products through relumlp's ``_gemm`` (scipy's BLAS) for the three products of
    a layer (forward, weight gradient, input gradient) at minibatch shapes, with 1 and 2
    BLAS threads.
+3. The few-rows forward pass (``_kernels.forward_small``, one row) for networks of
+   growing size, with 1 and 2 OpenMP threads, next to the BLAS forward pass that
+   prediction used before (``_kernels.forward``): sets ``SMALL_PARALLEL_WEIGHTS``.
 
 Prints Markdown tables of median times (µs) and the 1-thread / 2-thread ratio.
 Run: python benchmarks/thread_sweep.py [--repeats 7]
@@ -90,6 +93,45 @@ def products(repeats):
                   f"{res[1]:.1f} | {res[0] / res[1]:.2f} |")
 
 
+def one_row(repeats):
+    from relumlp._params import NetworkLayout
+
+    print("\n## One-row forward pass (µs per call; column split = forward_small, "
+          "BLAS = forward through _gemm on one BLAS thread)\n")
+    print("| network | weights | dtype | BLAS | column split, 1 thread | 2 threads | "
+          "1t / 2t |")
+    print("|---|---|---|---|---|---|---|")
+    rng = np.random.default_rng(2)
+    nets = [(64, (64,), 10), (100, (128, 128), 1), (256, (256,), 10), (784, (128,), 10),
+            (784, (256,), 10), (784, (256, 128), 10), (1024, (512, 512), 10)]
+    for n_in, hidden, n_out in nets:
+        units = [n_in, *hidden, n_out]
+        layout = NetworkLayout(units, ["relu"] * len(hidden), "softmax")
+        for dtype in (np.float32, np.float64):
+            flat = (rng.normal(size=layout.n_params) * 0.05).astype(dtype)
+            x = rng.normal(size=(1, n_in)).astype(dtype)
+            out = np.empty((1, n_out), dtype)
+            la, lp, size, _ = layout.layout_array(_kernels.SMALL_ROWS_MAX, training=False)
+            acts = np.empty(size, dtype)
+            la1, lp1, size1, _ = layout.layout_array(1, training=False)
+            acts1 = np.empty(size1, dtype)
+            empty_i = np.zeros(1, np.int32)
+            empty_d = np.zeros(1, dtype)
+
+            def blas():
+                _kernels.forward(flat, x, empty_d, empty_i, empty_i, la1, lp1, acts1, out,
+                                 False, 1, 1)
+
+            inner = 2000
+            with threadpool_limits(1, user_api="blas"):
+                tb = _median_time(blas, repeats, inner) * 1e6
+            res = [_median_time(lambda: _kernels.forward_small(flat, x, la, lp, acts, out, nt),
+                                repeats, inner) * 1e6 for nt in (1, 2)]
+            print(f"| {' → '.join(map(str, units))} | {layout.n_coefs} | "
+                  f"{np.dtype(dtype).name} | {tb:.1f} | {res[0]:.1f} | {res[1]:.1f} | "
+                  f"{res[0] / res[1]:.2f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -103,6 +145,7 @@ def main():
               f"arch={info.get('architecture')}")
     elementwise(args.repeats)
     products(args.repeats)
+    one_row(args.repeats)
 
 
 if __name__ == "__main__":

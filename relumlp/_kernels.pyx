@@ -10,6 +10,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from relumlp._blas cimport _gemm
+from relumlp._tile cimport TILE, TILE_ROWS, tile_d, tile_level, tile_s
 from relumlp._math cimport _erfc, _exp, _expm1, _fabs, _log, _log1p, _sqrt, _tanh
 from relumlp._openmp cimport (
     RELUMLP_OPENMP_ENABLED, _barrier, omp_get_max_threads, omp_get_num_threads,
@@ -1199,6 +1200,95 @@ def forward(
                 batch.X = &X[start, 0]
             _forward(&net, &batch, &params[0], &acts[0], &out[start, 0], 0, n_threads)
             start += batch.n
+
+
+# ---------------------------------------------------------------------------------------
+# Prediction for a few rows. BLAS gemv/gemm on one or two rows reads the whole model once
+# per call on one core; here each thread computes a fixed block of every layer's columns,
+# so each core streams (and, across calls, keeps in its L2) only its share of the weights.
+
+cdef enum:
+    _SMALL_ROWS_MAX = TILE_ROWS  # rows per call of the column-split forward
+    _COL_ALIGN = 16              # column blocks start on multiples of 16 elements
+
+
+cdef inline void _rows_times_block(
+        const floating* X, Py_ssize_t ldx,  # IN: (n, k) rows, row stride ldx
+        const floating* W, Py_ssize_t ldw,  # IN: (k, ldw) row-major weights
+        floating* Z, Py_ssize_t ldz,        # OUT: (n, ldz); columns [j0, j1) written
+        Py_ssize_t n, Py_ssize_t k, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """Z[:, j0:j1] := X @ W[:, j0:j1] for n <= _SMALL_ROWS_MAX rows, tile by tile."""
+    cdef Py_ssize_t t0 = j0
+    while t0 < j1:
+        if floating is double:
+            tile_d(X, ldx, W + t0, ldw, Z + t0, ldz, n, k, min(<Py_ssize_t> TILE, j1 - t0))
+        else:
+            tile_s(X, ldx, W + t0, ldw, Z + t0, ldz, n, k, min(<Py_ssize_t> TILE, j1 - t0))
+        t0 += TILE
+
+
+cdef void _forward_block(
+        const Net* net, const floating* X, Py_ssize_t n, const floating* params,
+        floating* acts, floating* out, int tid, int nt) noexcept nogil:
+    """Thread tid's share of the forward pass of n rows: its column block of every
+    layer, a barrier after each; thread 0 applies the output activation."""
+    cdef Py_ssize_t l, L = net.n_layers, n_in, n_out, j0, j1, r, j, blocks
+    cdef const floating* inp
+    cdef const floating* slopes
+    cdef const floating* b
+    cdef floating* Z
+    cdef floating* A
+    for l in range(L):
+        n_in = net.units[l]
+        n_out = net.units[l + 1]
+        blocks = (n_out + _COL_ALIGN - 1) // _COL_ALIGN
+        j0 = min(n_out, blocks * tid // nt * _COL_ALIGN)
+        j1 = min(n_out, blocks * (tid + 1) // nt * _COL_ALIGN)
+        inp = X if l == 0 else acts + net.o_off[l - 1]
+        Z = out if l == L - 1 else acts + net.z_off[l]
+        _rows_times_block(inp, n_in, params + net.w_off[l], n_out, Z, n_out, n, n_in, j0, j1)
+        if l < L - 1 and j1 > j0:
+            # Bias and activation on this thread's block, row by row, as _forward does.
+            b = params + net.b_off[l]
+            A = acts + net.a_off[l]
+            slopes = params + net.s_off[l] + j0 if net.s_off[l] >= 0 else NULL
+            for r in range(n):
+                for j in range(j0, j1):
+                    Z[r * n_out + j] = Z[r * n_out + j] + b[j]
+                _activation_row(Z + r * n_out + j0, A + r * n_out + j0, j1 - j0,
+                                net.act[l], <floating> net.act_param[l], slopes)
+        _barrier()
+    if tid == 0:
+        _bias_output_forward(out, params + net.b_off[L - 1], n, net.units[L], net.act[L - 1], 1)
+
+
+def forward_small(
+        const floating[::1] params,
+        const floating[:, ::1] X,           # (n, n_features), n <= SMALL_ROWS_MAX
+        const Py_ssize_t[::1] layout,       # a prediction layout for >= n rows
+        const double[::1] layer_params,
+        floating[::1] acts,
+        floating[:, ::1] out,               # OUT: (n, n_outputs)
+        int n_threads):
+    """Output activations of a few dense rows, each layer split by columns among threads."""
+    cdef Net net = _read_layout(layout, layer_params)
+    cdef Py_ssize_t n = X.shape[0]
+    cdef int tid
+    if n == 0:
+        return
+    if n > _SMALL_ROWS_MAX:
+        raise ValueError(f"forward_small takes at most {_SMALL_ROWS_MAX} rows, got {n}")
+    with nogil:
+        if n_threads <= 1:
+            _forward_block(&net, &X[0, 0], n, &params[0], &acts[0], &out[0, 0], 0, 1)
+        else:
+            with parallel(num_threads=n_threads):
+                tid = threadid()
+                _forward_block(&net, &X[0, 0], n, &params[0], &acts[0], &out[0, 0], tid,
+                               omp_get_num_threads())
+
+
+SMALL_ROWS_MAX = _SMALL_ROWS_MAX
 
 
 # ---------------------------------------------------------------------------------------

@@ -58,6 +58,23 @@ def effective_n_threads():
     return max(1, n_threads // max(1, _active_fits))
 
 
+def small_predict_n_threads(weight_bytes):
+    """Threads for the few-rows forward pass (it calls no BLAS, so no BLAS query).
+
+    A second thread pays once each core streams enough of the weights to cover the
+    ~2 µs of waking it: from ``SMALL_PARALLEL_BYTES`` of weights, and then one thread
+    per half of it (the sweep in ``benchmarks/thread_sweep.py``, RESULTS.md).
+    """
+    if weight_bytes < SMALL_PARALLEL_BYTES or not _openmp_enabled():
+        return 1
+    n_threads = max(1, min(omp_max_threads(), _cpu_count()))
+    n_threads = min(n_threads, weight_bytes // (SMALL_PARALLEL_BYTES // 2))
+    return max(1, n_threads // max(1, _active_fits))
+
+
+# Bytes of weights (all layers) from which the one-row forward pass uses two threads.
+SMALL_PARALLEL_BYTES = 1_000_000
+
 _cpus = None
 
 

@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from relumlp import _kernels
 from relumlp._activations import loss_code
-from relumlp._threads import effective_n_threads, epoch_plan
+from relumlp._threads import effective_n_threads, epoch_plan, small_predict_n_threads
 
 # Rows per chunk in the full-batch (lbfgs) and prediction passes: bounds the workspace.
 CHUNK_ROWS = 4096
@@ -25,6 +25,8 @@ CHUNK_ROWS = 4096
 # The float and double specialisations of the forward kernel, picked once: Cython's
 # fused-type dispatch costs more than predicting one row.
 _FORWARD = {np.float32: _kernels.forward["float"], np.float64: _kernels.forward["double"]}
+_FORWARD_SMALL = {np.float32: _kernels.forward_small["float"],
+                  np.float64: _kernels.forward_small["double"]}
 
 
 def as_kernel_input(X, dtype):
@@ -53,6 +55,17 @@ def forward(layout, flat, X, n_threads=None):
     """Output activations for every row of X (dense or sparse), in bounded memory."""
     dtype = flat.dtype
     n_samples = X.shape[0]
+    if (0 < n_samples <= _kernels.SMALL_ROWS_MAX and type(X) is np.ndarray
+            and X.dtype == dtype and X.flags.c_contiguous):
+        # A few dense rows: no BLAS; each thread streams its share of every layer.
+        layout_arr, layer_params, acts_size, _ = layout.layout_array(
+            _kernels.SMALL_ROWS_MAX, training=False)
+        out = np.empty((n_samples, layout.n_outputs), dtype=dtype)
+        if n_threads is None:
+            n_threads = small_predict_n_threads(layout.n_coefs * dtype.itemsize)
+        _FORWARD_SMALL[dtype.type](flat, X, layout_arr, layer_params,
+                                   np.empty(acts_size, dtype=dtype), out, n_threads)
+        return out
     chunk = max(1, min(n_samples, CHUNK_ROWS))
     layout_arr, layer_params, acts_size, _ = layout.layout_array(chunk, training=False)
     acts = np.empty(acts_size, dtype=dtype)

@@ -518,6 +518,63 @@ def test_forward_ignores_dropout_in_predict_mode():
     assert_close(out, A[-1], np.float64)
 
 
+def run_forward_small(layout, flat, X, n_threads):
+    layout_arr, *layer_params, acts_size, _ = layout.layout_array(_kernels.SMALL_ROWS_MAX,
+                                                                  training=False)
+    acts = np.full(acts_size, np.nan, dtype=flat.dtype)
+    out = np.full((X.shape[0], layout.n_outputs), np.nan, dtype=flat.dtype)
+    _kernels.forward_small(flat, readonly(X), readonly(layout_arr),
+                           *map(readonly, layer_params), acts, out, n_threads)
+    return out
+
+
+# Widths around the column tile and block sizes: a thread with no columns (3 units on two
+# threads), a partial tile, several tiles and a remainder; feature counts not multiple of 4.
+SMALL_UNITS = [[7, 3, 2], [N_FEATURES, 9, 5, 3], [21, 70, 33, 4], [130, 300, 5]]
+
+
+@pytest.mark.parametrize("out_activation", OUTPUT)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", list(HIDDEN) + MIXED[:2])
+def test_forward_small(activation, dtype, out_activation):
+    # The few-rows path (column split, no BLAS) against the NumPy reference.
+    rng = np.random.default_rng(23)
+    for units in SMALL_UNITS:
+        names = activation
+        if not isinstance(activation, str):
+            names = (activation * 2)[:len(units) - 2]
+        layout, flat = make_network(names, out_activation, dtype, units, rng)
+        # Fan-in scaling keeps the wide layers' outputs (and exp's) well conditioned.
+        flat = readonly(flat * dtype(min(1.0, 4 / np.sqrt(max(units[:-1])))))
+        coefs, intercepts, kwargs = reference_params(layout, flat)
+        for n_rows in (1, 3, _kernels.SMALL_ROWS_MAX):
+            X = rng.normal(size=(n_rows, units[0])).astype(dtype)
+            _, A = ref.forward_pass(coefs, intercepts, X, layout.activations, out_activation,
+                                    **kwargs)
+            for n_threads in (1, 2, 3):
+                out = run_forward_small(layout, flat, X, n_threads)
+                assert_close(out, A[-1], dtype)
+
+
+def test_forward_small_rejects_too_many_rows():
+    rng = np.random.default_rng(24)
+    layout, flat = make_network("relu", "softmax", np.float64, [4, 5, 3], rng)
+    X = np.zeros((_kernels.SMALL_ROWS_MAX + 1, 4))
+    with pytest.raises(ValueError, match="at most"):
+        run_forward_small(layout, flat, X, 1)
+
+
+def test_forward_small_and_chunked_forward_agree():
+    # predict(X[i:i+1]) and predict(X)[i] take different kernels; they agree to rounding.
+    rng = np.random.default_rng(25)
+    layout, flat = make_network("relu", "softmax", np.float64, [50, 300, 40, 6], rng)
+    X = rng.normal(size=(12, 50))
+    whole = _training.forward(layout, flat, X, n_threads=2)
+    for i in range(0, 12, 3):
+        part = _training.forward(layout, flat, np.ascontiguousarray(X[i:i + 3]))
+        np.testing.assert_allclose(part, whole[i:i + 3], rtol=1e-12, atol=1e-15)
+
+
 def test_mixed_dtypes_are_rejected():
     rng = np.random.default_rng(12)
     Z = rng.normal(size=(3, 4)).astype(np.float32)
