@@ -11,7 +11,7 @@ from libc.string cimport memcpy, memset
 
 from relumlp._blas cimport _gemm
 from relumlp._tile cimport TILE, TILE_ROWS, tile_d, tile_level, tile_s
-from relumlp._math cimport _erfc, _exp, _expm1, _fabs, _log, _log1p, _sqrt, _tanh
+from relumlp._math cimport _count_nonpos, _erfc, _exp, _expm1, _fabs, _log, _log1p, _sqrt, _tanh
 from relumlp._openmp cimport (
     RELUMLP_OPENMP_ENABLED, _barrier, omp_get_max_threads, omp_get_num_threads,
     _bar_init,
@@ -202,17 +202,12 @@ cdef void _bias_activation_forward(
     """
     cdef Py_ssize_t i, j
     cdef floating* z
-    cdef long long* cnt
     for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
         z = Z + i * m
+        for j in range(m):
+            z[j] = z[j] + b[j]
         if nonpos != NULL:
-            cnt = nonpos + threadid() * slot_stride
-            for j in range(m):
-                z[j] = z[j] + b[j]
-                cnt[j] = cnt[j] + (z[j] <= 0)
-        else:
-            for j in range(m):
-                z[j] = z[j] + b[j]
+            _count_nonpos(z, nonpos + threadid() * slot_stride, m)
         _activation_row(z, A + i * m, m, act, p, slopes)
 
 
