@@ -57,15 +57,7 @@ def forward(layout, flat, X, n_threads=None):
     n_samples = X.shape[0]
     if (0 < n_samples <= _kernels.SMALL_ROWS_MAX and type(X) is np.ndarray
             and X.dtype == dtype and X.flags.c_contiguous):
-        # A few dense rows: no BLAS; each thread streams its share of every layer.
-        layout_arr, layer_params, acts_size, _ = layout.layout_array(
-            _kernels.SMALL_ROWS_MAX, training=False)
-        out = np.empty((n_samples, layout.n_outputs), dtype=dtype)
-        if n_threads is None:
-            n_threads = small_predict_n_threads(layout.n_coefs * dtype.itemsize)
-        _FORWARD_SMALL[dtype.type](flat, X, layout_arr, layer_params,
-                                   np.empty(acts_size, dtype=dtype), out, n_threads)
-        return out
+        return _forward_small(layout, flat, X, n_threads)
     chunk = max(1, min(n_samples, CHUNK_ROWS))
     layout_arr, layer_params, acts_size, _ = layout.layout_array(chunk, training=False)
     acts = np.empty(acts_size, dtype=dtype)
@@ -88,6 +80,38 @@ def forward(layout, flat, X, n_threads=None):
     arr = as_kernel_input(X, dtype)
     _FORWARD[dtype.type](flat, *arr[:4], layout_arr, layer_params, acts, out, arr[4],
                          chunk, n_threads)
+    return out
+
+
+# A two-thread few-rows call slower than this (1 ms plus 1 ns per weight byte; idle
+# calls take tens of µs) means the second thread waited for a core held by another
+# process or by a spinning BLAS pool: the next calls, for _SMALL_BACKOFF seconds, run
+# on one thread. The result does not depend on the thread count (each output column
+# is summed in the same order whichever thread computes it).
+_SMALL_SLOW_S, _SMALL_SLOW_S_PER_BYTE, _SMALL_BACKOFF = 1e-3, 1e-9, 0.5
+_small_backoff_until = 0.0
+
+
+def _forward_small(layout, flat, X, n_threads=None):
+    """Few dense rows (at most ``_kernels.SMALL_ROWS_MAX``): no BLAS, column split."""
+    global _small_backoff_until
+    dtype = flat.dtype
+    layout_arr, layer_params, acts_size, _ = layout.layout_array(_kernels.SMALL_ROWS_MAX,
+                                                                 training=False)
+    out = np.empty((X.shape[0], layout.n_outputs), dtype=dtype)
+    acts = np.empty(acts_size, dtype=dtype)
+    if n_threads is not None:
+        _FORWARD_SMALL[dtype.type](flat, X, layout_arr, layer_params, acts, out, n_threads)
+        return out
+    weight_bytes = layout.n_coefs * dtype.itemsize
+    n_threads = small_predict_n_threads(weight_bytes)
+    if n_threads == 1 or time.monotonic() < _small_backoff_until:
+        _FORWARD_SMALL[dtype.type](flat, X, layout_arr, layer_params, acts, out, 1)
+        return out
+    start = time.perf_counter()
+    _FORWARD_SMALL[dtype.type](flat, X, layout_arr, layer_params, acts, out, n_threads)
+    if time.perf_counter() - start > _SMALL_SLOW_S + _SMALL_SLOW_S_PER_BYTE * weight_bytes:
+        _small_backoff_until = time.monotonic() + _SMALL_BACKOFF
     return out
 
 

@@ -87,3 +87,51 @@ def test_threads_fit_and_predict_repeatedly():
     tracemalloc.stop()
     assert errors == []
     assert second - first < 2e6, (first, second)
+
+
+@ignore_convergence
+def test_concurrent_one_row_predict_matches_serial():
+    # The few-rows path (column split among OpenMP threads) from many Python threads.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 300))
+    y = rng.integers(0, 3, 40)
+    clf = ReLUMLPClassifier((500,), max_iter=2, random_state=0).fit(X, y)  # 1.2 MB
+    expected = [clf.predict_proba(X[i:i + 1]) for i in range(40)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: clf.predict_proba(X[i:i + 1]), range(40)))
+    for r, e in zip(results, expected):
+        assert np.array_equal(r, e)
+
+
+@ignore_convergence
+def test_one_row_predict_backs_off_to_one_thread_after_a_slow_call(monkeypatch):
+    """A two-thread few-rows call that took too long (another process held the second
+    core) sends the next calls to one thread; the result is the same either way."""
+    from relumlp import _training
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(30, 20))
+    clf = ReLUMLPClassifier((16,), max_iter=2, random_state=0).fit(X, rng.integers(0, 2, 30))
+    seen = []
+    kernels = dict(_training._FORWARD_SMALL)
+
+    def recording(kernel):
+        def call(*args):
+            seen.append(args[-1])
+            return kernel(*args)
+        return call
+
+    monkeypatch.setattr(_training, "_FORWARD_SMALL",
+                        {k: recording(v) for k, v in kernels.items()})
+    monkeypatch.setattr(_training, "small_predict_n_threads", lambda nbytes: 2)
+    monkeypatch.setattr(_training, "_small_backoff_until", 0.0)
+    monkeypatch.setattr(_training, "_SMALL_SLOW_S", -1.0)  # every call counts as slow
+    first = clf.predict_proba(X[:1])
+    second = clf.predict_proba(X[:1])
+    assert seen == [2, 1]
+    assert np.array_equal(first, second)
+    monkeypatch.setattr(_training, "_small_backoff_until", 0.0)  # the backoff expired
+    clf.predict_proba(X[:1])
+    assert seen == [2, 1, 2]
