@@ -684,6 +684,7 @@ cdef struct Batch:
     Py_ssize_t row_off         # this call handles rows [row_off, row_off + n) of the batch
     long long* counts          # per-unit counts of z <= 0 of the hidden layers, or NULL
     Py_ssize_t counts_stride   # counters per thread slot (total hidden units)
+    int* nonfinite             # set to 1 if the first layer's product has NaN/inf, or NULL
 
 
 cdef struct Objective:
@@ -693,6 +694,22 @@ cdef struct Objective:
     double clip_eps            # log-loss probability clipping
     u64 seed                   # dropout seed
     int n_threads
+
+
+cdef bint _all_finite(const floating* Z, Py_ssize_t size) noexcept nogil:
+    """Whether every entry is finite: z * 0 is 0 for finite z and NaN otherwise."""
+    cdef Py_ssize_t k = 0
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    while k + 4 <= size:
+        s0 += Z[k] * 0
+        s1 += Z[k + 1] * 0
+        s2 += Z[k + 2] * 0
+        s3 += Z[k + 3] * 0
+        k += 4
+    while k < size:
+        s0 += Z[k] * 0
+        k += 1
+    return (s0 + s1) + (s2 + s3) == 0
 
 
 cdef void _forward(
@@ -722,6 +739,11 @@ cdef void _forward(
                 inp = acts + net.o_off[l - 1] + r * n_in
             _gemm(False, False, n, n_out, n_in, <floating> 1, inp, n_in,
                   params + net.w_off[l], n_out, <floating> 0, Z, n_out)
+        if l == 0 and batch.nonfinite != NULL and not _all_finite(Z, n * n_out):
+            # A NaN or inf in an input row makes every entry of its row of X @ W NaN
+            # or inf (NaN * w = NaN, inf * 0 = NaN, inf - inf = NaN): checking the
+            # product finds it before an activation (relu maps NaN to 0) can hide it.
+            batch.nonfinite[0] = 1
         if l == L - 1:
             _bias_output_forward(Z, params + net.b_off[l], n, n_out, net.act[l], n_threads)
             continue
@@ -868,6 +890,7 @@ cdef inline void _set_input(Batch* batch, const floating[:, ::1] X, const floati
     batch.row_off = 0
     batch.counts = NULL
     batch.counts_stride = 0
+    batch.nonfinite = NULL
 
 
 cdef void _epoch_rows_worker(
@@ -901,6 +924,7 @@ cdef void _epoch_rows_worker(
     b.row0 = 0
     b.mask_row0 = 0
     b.counts = counts + tid * counts_stride if counts != NULL else NULL
+    b.nonfinite = NULL
     b.counts_stride = counts_stride
     if tid == 0:
         bar.n = nt
@@ -1180,12 +1204,19 @@ def forward(
         const double[::1] layer_params,  # dropout rates must be 0 (predict mode)
         floating[::1] acts,             # scratch for `chunk` rows
         floating[:, ::1] out,           # OUT: (n_samples, n_outputs)
-        bint sparse, Py_ssize_t chunk, int n_threads):
-    """Output activations of the network for every row, `chunk` rows at a time."""
+        bint sparse, Py_ssize_t chunk, int n_threads, bint check_finite=False):
+    """Output activations of the network for every row, `chunk` rows at a time.
+
+    With check_finite, returns True if X has a NaN or an infinity (found in the first
+    layer's product, so no separate pass over X), else False.
+    """
     cdef Net net = _read_layout(layout, layer_params)
     cdef Batch batch
     cdef Py_ssize_t n_samples = out.shape[0], start
+    cdef int nonfinite = 0
     _set_input(&batch, X, X_data, X_indices, X_indptr, sparse)
+    if check_finite:
+        batch.nonfinite = &nonfinite
     with nogil:
         start = 0
         while start < n_samples:
@@ -1195,6 +1226,7 @@ def forward(
                 batch.X = &X[start, 0]
             _forward(&net, &batch, &params[0], &acts[0], &out[start, 0], 0, n_threads)
             start += batch.n
+    return nonfinite != 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -1264,15 +1296,20 @@ def forward_small(
         const double[::1] layer_params,
         floating[::1] acts,
         floating[:, ::1] out,               # OUT: (n, n_outputs)
-        int n_threads):
-    """Output activations of a few dense rows, each layer split by columns among threads."""
+        int n_threads, bint check_finite=False):
+    """Output activations of a few dense rows, each layer split by columns among threads.
+
+    With check_finite, returns True (and computes nothing) if X has a NaN or an infinity.
+    """
     cdef Net net = _read_layout(layout, layer_params)
     cdef Py_ssize_t n = X.shape[0]
     cdef int tid
     if n == 0:
-        return
+        return False
     if n > _SMALL_ROWS_MAX:
         raise ValueError(f"forward_small takes at most {_SMALL_ROWS_MAX} rows, got {n}")
+    if check_finite and not _all_finite(&X[0, 0], n * X.shape[1]):
+        return True
     with nogil:
         if n_threads <= 1:
             _forward_block(&net, &X[0, 0], n, &params[0], &acts[0], &out[0, 0], 0, 1)
@@ -1281,6 +1318,7 @@ def forward_small(
                 tid = threadid()
                 _forward_block(&net, &X[0, 0], n, &params[0], &acts[0], &out[0, 0], tid,
                                omp_get_num_threads())
+    return False
 
 
 SMALL_ROWS_MAX = _SMALL_ROWS_MAX

@@ -51,13 +51,22 @@ def as_kernel_input(X, dtype):
             empty_i, False)
 
 
-def forward(layout, flat, X, n_threads=None):
-    """Output activations for every row of X (dense or sparse), in bounded memory."""
+def forward(layout, flat, X, n_threads=None, on_nonfinite=None):
+    """Output activations for every row of X (dense or sparse), in bounded memory.
+
+    on_nonfinite: if given, the kernels check X for NaN and infinity as they go (in
+    the first layer's product, not in a separate pass over X) and, if they find any,
+    it is called (to raise the usual error); if it returns, so does the result.
+    """
     dtype = flat.dtype
     n_samples = X.shape[0]
     if (0 < n_samples <= _kernels.SMALL_ROWS_MAX and type(X) is np.ndarray
             and X.dtype == dtype and X.flags.c_contiguous):
-        return _forward_small(layout, flat, X, n_threads)
+        out = _forward_small(layout, flat, X, n_threads, on_nonfinite is not None)
+        if out is None:
+            on_nonfinite()
+            out = _forward_small(layout, flat, X, n_threads)
+        return out
     chunk = max(1, min(n_samples, CHUNK_ROWS))
     layout_arr, layer_params, acts_size, _ = layout.layout_array(chunk, training=False)
     acts = np.empty(acts_size, dtype=dtype)
@@ -68,18 +77,23 @@ def forward(layout, flat, X, n_threads=None):
         n_threads = 1 if small else effective_n_threads()
     if not n_samples:
         return out
+    check = on_nonfinite is not None
+    nonfinite = False
     if _needs_conversion(X, dtype):
         # Convert block by block: never a full-size copy of X in another dtype/layout.
         step = chunk * 4
         for start in range(0, n_samples, step):
             arr = as_kernel_input(X[start:start + step], dtype)
-            _FORWARD[dtype.type](flat, *arr[:4], layout_arr, layer_params, acts,
-                                 out[start:start + step], arr[4], chunk, n_threads)
+            nonfinite |= _FORWARD[dtype.type](flat, *arr[:4], layout_arr, layer_params, acts,
+                                              out[start:start + step], arr[4], chunk,
+                                              n_threads, check)
             del arr  # free this block before converting the next
-        return out
-    arr = as_kernel_input(X, dtype)
-    _FORWARD[dtype.type](flat, *arr[:4], layout_arr, layer_params, acts, out, arr[4],
-                         chunk, n_threads)
+    else:
+        arr = as_kernel_input(X, dtype)
+        nonfinite = _FORWARD[dtype.type](flat, *arr[:4], layout_arr, layer_params, acts, out,
+                                         arr[4], chunk, n_threads, check)
+    if nonfinite:
+        on_nonfinite()
     return out
 
 
@@ -92,27 +106,32 @@ _SMALL_SLOW_S, _SMALL_SLOW_S_PER_BYTE, _SMALL_BACKOFF = 1e-3, 1e-9, 0.5
 _small_backoff_until = 0.0
 
 
-def _forward_small(layout, flat, X, n_threads=None):
-    """Few dense rows (at most ``_kernels.SMALL_ROWS_MAX``): no BLAS, column split."""
+def _forward_small(layout, flat, X, n_threads=None, check_finite=False):
+    """Few dense rows (at most ``_kernels.SMALL_ROWS_MAX``): no BLAS, column split.
+
+    Returns None (and computes nothing) if check_finite and X has NaN or infinity.
+    """
     global _small_backoff_until
     dtype = flat.dtype
     layout_arr, layer_params, acts_size, _ = layout.layout_array(_kernels.SMALL_ROWS_MAX,
                                                                  training=False)
     out = np.empty((X.shape[0], layout.n_outputs), dtype=dtype)
     acts = np.empty(acts_size, dtype=dtype)
+    kernel = _FORWARD_SMALL[dtype.type]
     if n_threads is not None:
-        _FORWARD_SMALL[dtype.type](flat, X, layout_arr, layer_params, acts, out, n_threads)
-        return out
+        nonfinite = kernel(flat, X, layout_arr, layer_params, acts, out, n_threads,
+                           check_finite)
+        return None if nonfinite else out
     weight_bytes = layout.n_coefs * dtype.itemsize
     n_threads = small_predict_n_threads(weight_bytes)
     if n_threads == 1 or time.monotonic() < _small_backoff_until:
-        _FORWARD_SMALL[dtype.type](flat, X, layout_arr, layer_params, acts, out, 1)
-        return out
+        nonfinite = kernel(flat, X, layout_arr, layer_params, acts, out, 1, check_finite)
+        return None if nonfinite else out
     start = time.perf_counter()
-    _FORWARD_SMALL[dtype.type](flat, X, layout_arr, layer_params, acts, out, n_threads)
+    nonfinite = kernel(flat, X, layout_arr, layer_params, acts, out, n_threads, check_finite)
     if time.perf_counter() - start > _SMALL_SLOW_S + _SMALL_SLOW_S_PER_BYTE * weight_bytes:
         _small_backoff_until = time.monotonic() + _SMALL_BACKOFF
-    return out
+    return None if nonfinite else out
 
 
 def _needs_conversion(X, dtype):

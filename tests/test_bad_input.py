@@ -613,3 +613,36 @@ def test_bad_data_at_predict_time(Est, method, case):
     if method != "transform":  # scikit-learn's MLP raises the same
         with pytest.raises(type(ours.value)):
             _predict_call(sklearn_fitted(Est), method, X_bad)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_rows", [1, 3, 4, 5, 4096 + 7])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_found_by_the_prediction_kernels(bad, n_rows, dtype):
+    """Plain float arrays skip the separate finiteness pass: the kernels find NaN and
+    infinity in the first layer's product, wherever they are (first row, last row, a
+    later chunk, a few-rows call) and even where a weight is 0 (inf * 0 is NaN), and
+    the message is scikit-learn's."""
+    rng = np.random.default_rng(5)
+    est = ReLUMLPClassifier(**BASE).fit(X.astype(dtype), Y_CLF)
+    est.coefs_[0][2] = 0  # feature 2 feeds nothing: its inf must still be found
+    match = "NaN" if np.isnan(bad) else "infinity"
+    for row in sorted({0, n_rows // 2, n_rows - 1}):
+        for feature in (0, 2, 4):
+            X_bad = rng.normal(size=(n_rows, 5)).astype(dtype)
+            X_bad[row, feature] = bad
+            for method in ("predict", "predict_proba"):
+                with pytest.raises(ValueError, match=match):
+                    getattr(est, method)(X_bad)
+
+
+def test_finite_float64_input_too_large_for_a_float32_model_is_not_an_error():
+    # X is finite, so it is valid input: the conversion to the model's float32 warns
+    # of the overflow (NumPy's RuntimeWarning) and only that row is not finite.
+    est = ReLUMLPRegressor(**BASE).fit(X.astype(np.float32), Y_REG)
+    X_big = X.copy()
+    X_big[0, 0] = 1e300
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        pred = est.predict(X_big)
+    assert pred.shape == (60,)
+    assert np.isfinite(pred[1:]).all()
