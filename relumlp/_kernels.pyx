@@ -803,9 +803,14 @@ cdef void _backward_grads(
         floating* G,               # OUT (or IN/OUT if accumulate): raw gradient sums
         Py_ssize_t part, Py_ssize_t n_parts, bint accumulate,
         int n_threads) noexcept nogil:
-    """Weight and intercept gradient sums A_l.T @ dZ_l, dZ_l.sum(0), for the columns of
-    part `part` of `n_parts` (threads own disjoint columns: no reduction across them)."""
-    cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out, c0, c1
+    """Weight and intercept gradient sums A_l.T @ dZ_l, dZ_l.sum(0), for part `part` of
+    `n_parts` (threads own disjoint blocks: no reduction across them).
+
+    A dense layer's weight gradient is split by rows (input units) when it has more
+    inputs than outputs, else by columns: each thread's BLAS call packs the whole of
+    the operand it shares with the other threads, so the split shares the smaller one
+    (dZ_l, batch x n_out, or A_l.T, n_in x batch). Intercepts: by columns."""
+    cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out, c0, c1, r0, r1
     cdef const floating* inp
     cdef const floating* D
     for l in range(L - 1, -1, -1):
@@ -813,21 +818,29 @@ cdef void _backward_grads(
         n_out = net.units[l + 1]
         c0 = n_out * part // n_parts
         c1 = n_out * (part + 1) // n_parts
-        if c1 <= c0:
-            continue
         D = deltas + net.d_off[l]
         if l == 0 and batch.X == NULL:
-            _csr_t_matmul(<const floating*> batch.data, batch.indices, batch.indptr,
-                          batch.rows, batch.row0, D, G + net.w_off[0], n, n_out,
-                          n_in, accumulate, n_threads)
+            if c1 > c0:
+                _csr_t_matmul(<const floating*> batch.data, batch.indices, batch.indptr,
+                              batch.rows, batch.row0, D, G + net.w_off[0], n, n_out,
+                              n_in, accumulate, n_threads)
         else:
             if l == 0:
                 inp = <const floating*> batch.X
             else:
                 inp = acts + net.o_off[l - 1]
-            _gemm(True, False, n_in, c1 - c0, n, <floating> 1, inp, n_in, D + c0, n_out,
-                  <floating> (1 if accumulate else 0), G + net.w_off[l] + c0, n_out)
-        _column_sum(D + c0, G + net.b_off[l] + c0, n, c1 - c0, accumulate, n_out)
+            if n_parts > 1 and n_in > n_out:
+                r0 = n_in * part // n_parts
+                r1 = n_in * (part + 1) // n_parts
+                if r1 > r0:
+                    _gemm(True, False, r1 - r0, n_out, n, <floating> 1, inp + r0, n_in, D,
+                          n_out, <floating> (1 if accumulate else 0),
+                          G + net.w_off[l] + r0 * n_out, n_out)
+            elif c1 > c0:
+                _gemm(True, False, n_in, c1 - c0, n, <floating> 1, inp, n_in, D + c0, n_out,
+                      <floating> (1 if accumulate else 0), G + net.w_off[l] + c0, n_out)
+        if c1 > c0:
+            _column_sum(D + c0, G + net.b_off[l] + c0, n, c1 - c0, accumulate, n_out)
 
 
 cdef inline void _backward(

@@ -588,7 +588,7 @@ def test_mixed_dtypes_are_rejected():
 
 
 def run_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss, alpha, l1=0.0,
-                  max_grad_norm=0.0, seed=0, step0=0):
+                  max_grad_norm=0.0, seed=0, step0=0, row_parallel=False):
     """One sgd_epoch call with the buffers Trainer allocates; returns (params, acc, t)."""
     dtype = flat0.dtype
     n_features = layout.units[0]
@@ -607,7 +607,7 @@ def run_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss, alpha,
         np.empty((batch_size, Y.shape[1]), dtype=dtype), sp.issparse(X), not contiguous,
         batch_size, solver, LOSSES[loss], alpha, l1, float(np.finfo(dtype).eps),
         max_grad_norm, seed, step0, 1e-2 if solver == Solver.ADAM else 0.1, 0.9, True, 0.9,
-        0.999, 1e-8, 4, 2)
+        0.999, 1e-8, 4, 2, row_parallel)
     assert step == step0 - (-idx.size // batch_size)  # one dropout-counter step per batch
     return params, acc, t
 
@@ -647,6 +647,52 @@ def test_sgd_epoch(dtype, sparse, shuffled, solver):
     assert t == step
     np.testing.assert_allclose(acc, expected_acc, rtol=10 * RTOL[dtype])
     assert_close(params, p, dtype, 10 * np.abs(p).max())
+
+
+@pytest.mark.parametrize("solver", [Solver.SGD, Solver.ADAM])
+@pytest.mark.parametrize("shuffled", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("units", [[N_FEATURES, 40, 6, 3], [N_FEATURES, 9, 30, 1]], ids=str)
+def test_sgd_epoch_row_parallel(units, dtype, shuffled, solver):
+    # The two-thread row split (rows for forward and deltas; weight gradients by rows of
+    # dW where a layer has more inputs than outputs, by columns elsewhere; chunks for
+    # the optimizer) against scikit-learn's loop in NumPy, with relu and dropout.
+    rng = np.random.default_rng(19)
+    n, batch_size, alpha = 37, 8, 1e-3
+    layout, flat0 = make_network("relu", "softmax" if units[-1] > 1 else "identity", dtype,
+                                 units, rng)
+    # Fan-in scaling: no saturated softmax (float32 would clip its log at eps).
+    flat0 = readonly(flat0 * dtype(1 / np.sqrt(max(units))))
+    X = rng.normal(size=(n, units[0])).astype(dtype)
+    loss = "log_loss" if units[-1] > 1 else "squared_error"
+    Y = (np.eye(units[-1], dtype=dtype)[rng.integers(0, units[-1], n)] if units[-1] > 1
+         else rng.normal(size=(n, 1)).astype(dtype))
+    sw = rng.uniform(0.5, 2.0, n).astype(dtype)
+    idx = (rng.permutation(n) if shuffled else np.arange(n)).astype(np.intp)
+    params, acc, t = run_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss,
+                                   alpha, row_parallel=True)
+    p = flat0.astype(np.float64)
+    s1, s2 = np.zeros_like(p), np.zeros_like(p)
+    expected_acc, step = 0.0, 4
+    for start in range(0, n, batch_size):
+        rows = idx[start:start + batch_size]
+        coefs, intercepts = layout.views(p)[:2]
+        value, cg, ig = ref.loss_and_grad(coefs, intercepts, X[rows], Y[rows], sw[rows],
+                                          "relu", layout.out_activation, loss, alpha)
+        expected_acc += value * rows.size
+        g = ref.flatten(cg, ig)
+        if solver == Solver.ADAM:
+            step += 1
+            lr_t = ref.adam_learning_rate(1e-2, 0.9, 0.999, step)
+            p, s1, s2 = ref.adam_update(p, g, s1, s2, lr_t, 0.9, 0.999, 1e-8)
+        else:
+            p, s1 = ref.sgd_update(p, g, s1, 0.1, 0.9, True)
+    assert t == step
+    np.testing.assert_allclose(acc, expected_acc, rtol=10 * RTOL[dtype])
+    assert_close(params, p, dtype, 10 * np.abs(p).max())
+    # The same epoch on the serial path agrees to rounding.
+    serial = run_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss, alpha)[0]
+    assert_close(params, serial, dtype, np.abs(serial).max())
 
 
 @pytest.mark.parametrize("solver", [Solver.SGD, Solver.ADAM])
