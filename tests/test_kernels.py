@@ -578,6 +578,30 @@ def test_forward_small_and_chunked_forward_agree():
         np.testing.assert_allclose(part, whole[i:i + 3], rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("l1", [0.0, 1e-2])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_step_finalises_exactly_as_dividing(dtype, l1):
+    """The fused step multiplies by 1 / sw_sum when sw_sum is a power of two (the same
+    exact quotient, rounded the same) and divides otherwise: either way the finalised
+    gradient is bit-identical to NumPy's (G + alpha W + l1 sign W) / sw_sum."""
+    rng = np.random.default_rng(26)
+    size, n_coefs, alpha = 10_000, 7_000, 1e-3
+    W0, G0 = (rng.normal(size=(2, size)) * 10.0 ** rng.integers(-30, 30, (2, size)))
+    W0, G0 = W0.astype(dtype), G0.astype(dtype)
+    W0[:5] = [0, -0.0, 1e-40, -1e-40, 3]  # zeros and (float32-)subnormal weights
+    for sw_sum in (1.0, 32.0, 256.0, 2.0 ** 40, 200.0, 255.0, 0.5, 3e-3):
+        G = G0.copy()
+        params, m, v = W0.copy(), np.zeros(size, dtype), np.zeros(size, dtype)
+        _kernels.adam_step(params, G, m, v, n_coefs, sw_sum, alpha, l1, 1e-3, 0.9, 0.999,
+                           1e-8, 2)
+        t = dtype
+        penal = G0[:n_coefs] + t(alpha) * W0[:n_coefs] + t(l1) * np.sign(W0[:n_coefs])
+        if l1 == 0:
+            penal = G0[:n_coefs] + t(alpha) * W0[:n_coefs]
+        want = np.concatenate([penal / t(sw_sum), G0[n_coefs:] / t(sw_sum)])
+        np.testing.assert_array_equal(G, want, err_msg=f"sw_sum={sw_sum}")
+
+
 def test_mixed_dtypes_are_rejected():
     rng = np.random.default_rng(12)
     Z = rng.normal(size=(3, 4)).astype(np.float32)
