@@ -7,7 +7,10 @@
    BLAS threads.
 3. The few-rows forward pass (``_kernels.forward_small``, one row) for networks of
    growing size, with 1 and 2 OpenMP threads, next to the BLAS forward pass that
-   prediction used before (``_kernels.forward``): sets ``SMALL_PARALLEL_WEIGHTS``.
+   prediction used before (``_kernels.forward``): sets ``SMALL_PARALLEL_BYTES``.
+4. Whole fits (Adam, relu) of small networks, epochs on the serial path (one thread)
+   against the row-split epoch on two threads, by work per minibatch
+   (6 x batch x weights): sets ``ROW_SPLIT_FLOPS``.
 
 Prints Markdown tables of median times (µs) and the 1-thread / 2-thread ratio.
 Run: python benchmarks/thread_sweep.py [--repeats 7]
@@ -132,6 +135,42 @@ def one_row(repeats):
                   f"{res[0] / res[1]:.2f} |")
 
 
+def row_split(repeats):
+    import warnings
+
+    from relumlp import ReLUMLPClassifier, _threads
+
+    print("\n## Fits: serial epochs vs the row-split epoch on 2 threads (ms per epoch; "
+          "Adam, relu, 64 features, 4000 rows)\n")
+    print("| batch | hidden | MFLOP per batch | serial | row split | serial / split |")
+    print("|---|---|---|---|---|---|")
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4000, 64))
+    y = (X[:, :8].sum(axis=1) > 0).astype(int)
+    saved = _threads.ROW_SPLIT_FLOPS
+    try:
+        for batch, hidden in [(32, (64, 64)), (64, (64,)), (64, (64, 64)), (128, (64,)),
+                              (100, (100,)), (200, (64,)), (200, (100,)), (128, (128, 128)),
+                              (256, (100,))]:
+            units = [64, *hidden, 1]
+            n_weights = sum(a * b for a, b in zip(units[:-1], units[1:]))
+            res = []
+            for threshold in (float("inf"), 0):
+                _threads.ROW_SPLIT_FLOPS = threshold
+
+                def fit():
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        ReLUMLPClassifier(hidden, batch_size=batch, max_iter=5, tol=0,
+                                          random_state=0).fit(X, y)
+
+                res.append(_median_time(fit, repeats, 1) / 5 * 1e3)
+            print(f"| {batch} | {hidden} | {6 * batch * n_weights / 1e6:.2f} | "
+                  f"{res[0]:.2f} | {res[1]:.2f} | {res[0] / res[1]:.2f} |")
+    finally:
+        _threads.ROW_SPLIT_FLOPS = saved
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -146,6 +185,7 @@ def main():
     elementwise(args.repeats)
     products(args.repeats)
     one_row(args.repeats)
+    row_split(args.repeats)
 
 
 if __name__ == "__main__":

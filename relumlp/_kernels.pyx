@@ -14,9 +14,12 @@ from relumlp._tile cimport TILE, TILE_ROWS, tile_d, tile_level, tile_s
 from relumlp._math cimport _count_nonpos, _erfc, _exp, _expm1, _fabs, _log, _log1p, _sqrt, _tanh
 from relumlp._openmp cimport (
     RELUMLP_OPENMP_ENABLED, _barrier, omp_get_max_threads, omp_get_num_threads,
-    _bar_init,
-    _bar_wait,
-    relumlp_bar,
+    _seq_claim,
+    _seq_done,
+    _seq_init,
+    _seq_wait,
+    _thread_cpu,
+    relumlp_seq,
 )
 
 # Elementwise loops over fewer elements than this run on one thread: below it, waking
@@ -932,29 +935,36 @@ cdef inline void _set_input(Batch* batch, const floating[:, ::1] X, const floati
 
 
 cdef void _epoch_rows_worker(
-        int tid, int nt, const Net* net, const Objective* obj, const Step* st0,
+        int tid, const Net* net, const Objective* obj, const Step* st0,
         floating* W, floating* G, floating* S1, floating* S2,
         const floating* X, const floating* Y, const floating* sw,
         const Py_ssize_t* idx, bint shuffled, floating* X_batch, floating* Y_batch,
         floating* sw_batch, floating* acts, floating* deltas, floating* out,
         double* row_loss, double* partials, Py_ssize_t n_samples, Py_ssize_t batch_size,
         long long t0, long long step0, double penalty0, double* acc,
-        long long* counts, Py_ssize_t counts_stride, relumlp_bar* bar) noexcept nogil:
-    """One thread's share of an epoch in which each minibatch is split among nt threads:
-    rows for the forward and delta passes, columns for the gradient sums, fixed chunks
-    for the optimizer step. BLAS runs single-threaded inside; three barriers per batch.
-    Every sum is taken in the same order as in the serial loop."""
+        long long* counts, Py_ssize_t counts_stride, relumlp_seq* seq,
+        Py_ssize_t n_parts, double* thread_cpu) noexcept nogil:
+    """One thread's share of an epoch in which each minibatch is split into n_parts
+    fixed parts: rows for the forward and delta passes, blocks of the gradient sums,
+    chunks of the optimizer step (three phases per batch). The threads claim parts in
+    order (tickets of `seq`) and a part starts once every part of the earlier phases is
+    done, so no thread waits for another that has not claimed work: a sibling that
+    another process preempts holds up the others only if it holds a part. BLAS runs
+    single-threaded inside. Which thread runs a part does not change its arithmetic,
+    so the result is the same bit for bit on any number of threads; sums over rows are
+    taken in row order."""
     cdef Batch b
     cdef Step st = st0[0]
-    # The team may be smaller than requested: partition over the threads that exist.
-    nt = omp_get_num_threads()
     cdef Py_ssize_t n_features = net.units[0], n_out = net.units[net.n_layers]
-    cdef Py_ssize_t start = 0, n_b, r0, r1, i
+    cdef Py_ssize_t start, n_b, r0, r1, i, p, bi, phase, inst
     cdef Py_ssize_t n_chunks = (net.n_params + _STEP_CHUNK - 1) // _STEP_CHUNK
-    cdef long long t = t0, step = step0
-    cdef double sw_sum, raw, penalty = penalty0
+    cdef Py_ssize_t n_batches = (n_samples + batch_size - 1) // batch_size
+    cdef Py_ssize_t total = 3 * n_batches * n_parts
+    cdef int ticket
+    cdef double sw_sum, raw, penalty
     cdef const floating* Yp
     cdef const floating* swp
+    cdef double cpu0 = _thread_cpu()
     b.data = NULL
     b.indices = NULL
     b.indptr = NULL
@@ -964,19 +974,19 @@ cdef void _epoch_rows_worker(
     b.counts = counts + tid * counts_stride if counts != NULL else NULL
     b.nonfinite = NULL
     b.counts_stride = counts_stride
-    if tid == 0:
-        bar.n = nt
-    _barrier()  # the team is known: from here on the cheaper-when-contended barrier
-    while start < n_samples:
+    while True:
+        ticket = _seq_claim(seq)
+        if ticket >= total:
+            break
+        inst = ticket // n_parts
+        p = ticket % n_parts
+        bi = inst // 3
+        phase = inst % 3
+        _seq_wait(seq, <int> (inst * n_parts))  # every part of the earlier phases
+        start = bi * batch_size
         n_b = min(batch_size, n_samples - start)
-        r0 = n_b * tid // nt
-        r1 = n_b * (tid + 1) // nt
-        b.stream = <u64> step
+        b.stream = <u64> (step0 + bi)
         if shuffled:
-            _gather_rows(Y, n_out, idx + start + r0, r1 - r0, Y_batch + r0 * n_out)
-            _gather_rows(X, n_features, idx + start + r0, r1 - r0, X_batch + r0 * n_features)
-            for i in range(r0, r1):
-                sw_batch[i] = sw[idx[start + i]]
             Yp = Y_batch
             swp = sw_batch
             b.X = X_batch
@@ -984,42 +994,56 @@ cdef void _epoch_rows_worker(
             Yp = Y + start * n_out
             swp = sw + start
             b.X = X + start * n_features
-        # Rows: forward, loss terms, output delta, hidden deltas.
-        b.n = r1 - r0
-        b.row_off = r0
-        if r1 > r0:
-            _forward(net, &b, W, acts, out, obj.seed, 1)
-            _loss_sum(out + r0 * n_out, Yp + r0 * n_out, swp + r0, r1 - r0, n_out,
-                      obj.loss, obj.clip_eps, row_loss + r0)
-            _output_delta(out + r0 * n_out, Yp + r0 * n_out, swp + r0,
-                          deltas + net.d_off[net.n_layers - 1] + r0 * n_out, r1 - r0,
-                          n_out, 1)
-            _backward_deltas(net, &b, W, acts, deltas, G, False, obj.seed, 1)
-        _bar_wait(bar)
-        # Columns: gradient sums over all rows of the batch.
-        b.n = n_b
-        b.row_off = 0
-        _backward_grads(net, &b, acts, deltas, G, tid, nt, False, 1)
-        _bar_wait(bar)
-        # Every thread forms the same scalars, in row order.
-        sw_sum = 0
-        raw = 0
-        for i in range(n_b):
-            sw_sum += swp[i]
-            raw += row_loss[i]
-        if tid == 0:
-            acc[0] += (_data_loss(raw, sw_sum, n_out, obj.loss) + penalty / sw_sum) * n_b
-        st.sw_sum = sw_sum
-        if st.solver == ADAM:
-            t += 1
-            st.lr_t = st.lr * _sqrt(1 - st.beta_2 ** t) / (1 - st.beta_1 ** t)
-        _step_chunks(W, G, S1, S2, net.n_coefs, net.n_params, &st, partials,
-                     n_chunks * tid // nt, n_chunks * (tid + 1) // nt)
-        _bar_wait(bar)
-        penalty = _sum_partials(partials, n_chunks, obj.alpha, obj.l1)
-        step += 1
-        start += n_b
-
+        if phase == 0:
+            # Rows: forward, loss terms, output delta, hidden deltas.
+            r0 = n_b * p // n_parts
+            r1 = n_b * (p + 1) // n_parts
+            if shuffled:
+                _gather_rows(Y, n_out, idx + start + r0, r1 - r0, Y_batch + r0 * n_out)
+                _gather_rows(X, n_features, idx + start + r0, r1 - r0,
+                             X_batch + r0 * n_features)
+                for i in range(r0, r1):
+                    sw_batch[i] = sw[idx[start + i]]
+            b.n = r1 - r0
+            b.row_off = r0
+            if r1 > r0:
+                _forward(net, &b, W, acts, out, obj.seed, 1)
+                _loss_sum(out + r0 * n_out, Yp + r0 * n_out, swp + r0, r1 - r0, n_out,
+                          obj.loss, obj.clip_eps, row_loss + r0)
+                _output_delta(out + r0 * n_out, Yp + r0 * n_out, swp + r0,
+                              deltas + net.d_off[net.n_layers - 1] + r0 * n_out, r1 - r0,
+                              n_out, 1)
+                _backward_deltas(net, &b, W, acts, deltas, G, False, obj.seed, 1)
+        elif phase == 1:
+            # A block of the gradient sums over all rows of the batch.
+            b.n = n_b
+            b.row_off = 0
+            _backward_grads(net, &b, acts, deltas, G, p, n_parts, False, 1)
+            if p == 0:
+                # The batch's loss, in row order, with the penalty of the weights it
+                # saw: the previous step's partials (no step of this batch has begun).
+                sw_sum = 0
+                raw = 0
+                for i in range(n_b):
+                    sw_sum += swp[i]
+                    raw += row_loss[i]
+                penalty = penalty0 if bi == 0 else _sum_partials(partials, n_chunks,
+                                                                 obj.alpha, obj.l1)
+                acc[0] += (_data_loss(raw, sw_sum, n_out, obj.loss) + penalty / sw_sum) * n_b
+        else:
+            # Chunks of the optimizer step; every part forms the same scalars.
+            sw_sum = 0
+            for i in range(n_b):
+                sw_sum += swp[i]
+            st.sw_sum = sw_sum
+            if st.solver == ADAM:
+                st.lr_t = st.lr * _sqrt(1 - st.beta_2 ** (t0 + bi + 1)) / (
+                    1 - st.beta_1 ** (t0 + bi + 1))
+            _step_chunks(W, G, S1, S2, net.n_coefs, net.n_params, &st, partials,
+                         n_chunks * p // n_parts, n_chunks * (p + 1) // n_parts)
+        _seq_done(seq)
+    if thread_cpu != NULL:
+        thread_cpu[tid] = _thread_cpu() - cpu0 if cpu0 >= 0 else -1
 
 
 def sgd_epoch(
@@ -1047,13 +1071,17 @@ def sgd_epoch(
         double max_grad_norm, u64 dropout_seed, long long step,
         double learning_rate, double momentum, bint nesterov,
         double beta_1, double beta_2, double epsilon, long long t,
-        int n_threads, bint row_parallel=False, long long[::1] counts=None):
+        int n_threads, Py_ssize_t row_parts=0, long long[::1] counts=None,
+        double[::1] thread_cpu=None):
     """Run one epoch of minibatch SGD or Adam with the GIL released.
 
-    With ``row_parallel`` (dense input, no PReLU, no clipping, BLAS limited to one
-    thread by the caller) the ``n_threads`` threads share every minibatch. ``counts``
-    (``n_threads`` slots of one counter per hidden unit) accumulates, per unit, how many
-    rows had a pre-activation <= 0.
+    With ``row_parts`` > 1 (dense input, no PReLU, no clipping, BLAS limited to one
+    thread by the caller) every minibatch is split into that many fixed parts, shared
+    by the ``n_threads`` threads (any number, 1 included: the result is the same bit
+    for bit), and ``thread_cpu`` (if given, ``n_threads`` slots) gets each thread's CPU
+    seconds in the epoch (-1 where unknown). ``counts`` (``n_threads`` slots of one
+    counter per hidden unit) accumulates, per unit, how many rows had a
+    pre-activation <= 0.
 
     Returns ``(accumulated_loss, t, step)``: the sum over batches of batch loss times
     batch size (scikit-learn's definition; divide by n_samples for ``loss_``), Adam's
@@ -1103,25 +1131,30 @@ def sgd_epoch(
     if partials == NULL:
         raise MemoryError()
     cdef double* row_loss
-    cdef relumlp_bar bar
+    cdef relumlp_seq seq
     cdef double acc_shared = 0
     cdef Py_ssize_t n_batches = (n_samples + batch_size - 1) // batch_size
-    if row_parallel and n_threads > 1 and not sparse and max_grad_norm <= 0:
+    cdef double* cpu_p = NULL
+    if thread_cpu is not None:
+        if thread_cpu.shape[0] < n_threads:
+            raise ValueError("thread_cpu needs one slot per thread")
+        cpu_p = &thread_cpu[0]
+    if row_parts > 1 and not sparse and max_grad_norm <= 0:
         st.finalize = True
         row_loss = <double*> malloc(batch_size * sizeof(double))
         if row_loss == NULL:
             free(partials)
             raise MemoryError()
-        _bar_init(&bar)
+        _seq_init(&seq)
         with nogil:
             penalty = _penalty(&net, &obj, W)
             with parallel(num_threads=n_threads):
                 _epoch_rows_worker(
-                    threadid(), n_threads, &net, &obj, &st, W, G, &state_1[0],
+                    threadid(), &net, &obj, &st, W, G, &state_1[0],
                     &state_2[0], &X[0, 0], &Y[0, 0], &sw[0], &idx[0], shuffled,
                     &X_batch[0, 0], &Y_batch[0, 0], &sw_batch[0], &acts[0], &deltas[0],
                     &out[0, 0], row_loss, partials, n_samples, batch_size, t, step,
-                    penalty, &acc_shared, counts_p, counts_stride, &bar)
+                    penalty, &acc_shared, counts_p, counts_stride, &seq, row_parts, cpu_p)
         free(row_loss)
         free(partials)
         return (acc_shared, t + (n_batches if solver == ADAM else 0), step + n_batches)

@@ -111,27 +111,38 @@ _controller = None
 
 
 def epoch_plan(layout, batch_size, sparse=False, clipping=False):
-    """How a fit's epochs use the cores: ``(context, row_parallel)``.
+    """How a fit's epochs use the cores: ``(context, row_parts)``.
 
-    - Every per-batch product small: BLAS on one thread (it would not gain from two)
-      and no row split.
-    - Large products, dense input, no PReLU and no clipping, several OpenMP threads:
-      BLAS on one thread and ``row_parallel``: relumlp's OpenMP threads share every
-      minibatch (rows for forward and deltas, columns for gradients, chunks for the
-      optimizer), so one thread pool owns the cores and the elementwise work and the
-      optimizer step are parallel too.
+    - Dense input, no PReLU and no clipping, several OpenMP threads, and enough work
+      per minibatch (``ROW_SPLIT_FLOPS``): BLAS on one thread and ``row_parts`` = the
+      number of threads: every minibatch is split into that many fixed parts (rows for
+      forward and deltas, blocks of the gradients, chunks of the optimizer step) shared
+      by relumlp's OpenMP threads, so one thread pool owns the cores and the
+      elementwise work and the optimizer step are parallel too. The parts, not the
+      threads, fix the arithmetic: the epochs may run on fewer threads
+      (``_training._TeamChoice``) with the same result.
+    - Otherwise, every per-batch product small: BLAS on one thread (it would not gain
+      from two).
     - Otherwise BLAS keeps its threads and the elementwise work runs on one thread.
     """
     largest = max(2 * batch_size * i * o for i, o in layout.coef_shapes)
-    if largest < BLAS_PARALLEL_FLOPS:
-        return fit_scope(limit_blas=True), False
     omp = max(1, min(omp_max_threads(), _cpu_count())) if _openmp_enabled() else 1
     omp //= 1 + _active_fits  # the share of this fit if others run in other threads
     has_prelu = any(o >= 0 for o in layout.s_off)
-    if omp > 1 and not sparse and not has_prelu and not clipping and batch_size >= 4 * omp:
-        return fit_scope(limit_blas=True), True
+    if (omp > 1 and not sparse and not has_prelu and not clipping and batch_size >= 4 * omp
+            and 6 * batch_size * layout.n_coefs >= ROW_SPLIT_FLOPS):
+        return fit_scope(limit_blas=True), omp
+    if largest < BLAS_PARALLEL_FLOPS:
+        return fit_scope(limit_blas=True), 0
     # Alone, BLAS gets the cores; next to other fits, one BLAS thread each.
-    return fit_scope(limit_blas=_active_fits > 0), False
+    return fit_scope(limit_blas=_active_fits > 0), 0
+
+
+# Work per minibatch (6 x batch x weights, all products) from which the row-split epoch
+# on two threads pays: benchmarks/thread_sweep.py (RESULTS.md) measured 0.8-1.1x the
+# serial epoch below 5 MFLOP, 1.3x from 8 MFLOP; in between the gain does not cover
+# the risk of a busy core (_training._TeamChoice).
+ROW_SPLIT_FLOPS = 6_000_000
 
 
 # Fits running in this process (threads of one process: joblib's threading backend, a

@@ -612,7 +612,7 @@ def test_mixed_dtypes_are_rejected():
 
 
 def run_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss, alpha, l1=0.0,
-                  max_grad_norm=0.0, seed=0, step0=0, row_parallel=False):
+                  max_grad_norm=0.0, seed=0, step0=0, row_parallel=False, n_threads=2):
     """One sgd_epoch call with the buffers Trainer allocates; returns (params, acc, t)."""
     dtype = flat0.dtype
     n_features = layout.units[0]
@@ -631,7 +631,7 @@ def run_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss, alpha,
         np.empty((batch_size, Y.shape[1]), dtype=dtype), sp.issparse(X), not contiguous,
         batch_size, solver, LOSSES[loss], alpha, l1, float(np.finfo(dtype).eps),
         max_grad_norm, seed, step0, 1e-2 if solver == Solver.ADAM else 0.1, 0.9, True, 0.9,
-        0.999, 1e-8, 4, 2, row_parallel)
+        0.999, 1e-8, 4, n_threads, 2 if row_parallel else 0)
     assert step == step0 - (-idx.size // batch_size)  # one dropout-counter step per batch
     return params, acc, t
 
@@ -717,6 +717,13 @@ def test_sgd_epoch_row_parallel(units, dtype, shuffled, solver):
     # The same epoch on the serial path agrees to rounding.
     serial = run_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss, alpha)[0]
     assert_close(params, serial, dtype, np.abs(serial).max())
+    # The parts, not the threads, fix the arithmetic: 1, 2 and 3 threads, same bits.
+    for n_threads in (1, 3):
+        other, acc_other, _ = run_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size,
+                                            solver, loss, alpha, row_parallel=True,
+                                            n_threads=n_threads)
+        np.testing.assert_array_equal(other, params)
+        assert acc_other == acc
 
 
 @pytest.mark.parametrize("solver", [Solver.SGD, Solver.ADAM])

@@ -135,3 +135,58 @@ def test_one_row_predict_backs_off_to_one_thread_after_a_slow_call(monkeypatch):
     monkeypatch.setattr(_training, "_small_backoff_until", 0.0)  # the backoff expired
     clf.predict_proba(X[:1])
     assert seen == [2, 1, 2]
+
+
+@ignore_convergence
+@pytest.mark.skipif(not openmp_enabled(), reason="the row split needs OpenMP")
+def test_row_split_fit_is_bit_identical_whatever_the_threads_per_epoch(monkeypatch):
+    """The row-split epoch's parts fix its arithmetic: switching between one and two
+    threads from epoch to epoch (as _TeamChoice does under contention) changes nothing."""
+    from relumlp import _threads, _training
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(600, 64))
+    y = rng.integers(0, 4, 600)
+    monkeypatch.setattr(_threads, "ROW_SPLIT_FLOPS", 0)
+    with threadpool_limits(2, user_api="openmp"):
+        seen = []
+        make = lambda: ReLUMLPClassifier((48,), batch_size=100, max_iter=6, random_state=0)
+        record = _training._TeamChoice.record
+        monkeypatch.setattr(_training._TeamChoice, "record",
+                            lambda self, n, *a: (seen.append(n), record(self, n, *a)))
+        default = make().fit(X, y)
+        assert len(seen) == 6 and set(seen) <= {1, 2}  # the row split ran every epoch
+        fits = {}
+        for name, choice in [("one", lambda self, available: 1),
+                             ("mixed", lambda self, available: 1 + len(seen) % 2)]:
+            monkeypatch.setattr(_training._TeamChoice, "threads", choice)
+            seen.clear()
+            fits[name] = make().fit(X, y)
+            assert seen == ([1] * 6 if name == "one" else [1, 2, 1, 2, 1, 2])
+    for model in fits.values():
+        for a, b in zip(default.coefs_ + default.intercepts_,
+                        model.coefs_ + model.intercepts_):
+            np.testing.assert_array_equal(a, b)
+        assert model.loss_curve_ == default.loss_curve_
+
+
+def test_team_choice_falls_back_to_one_thread_under_contention():
+    from relumlp._training import _TeamChoice
+
+    team = _TeamChoice()
+    for _ in range(5):  # idle: all threads, every epoch
+        assert team.threads(2) == 2
+        team.record(2, 1.0, busy=0.99)
+    team.record(2, 3.0, busy=0.2)  # a sibling that waited for its core
+    assert [team.threads(2) for _ in range(1)] == [1]
+    team.record(1, 1.5)
+    assert team.threads(2) == 2  # try all threads again
+    team.record(2, 3.0, busy=0.2)  # still contended: a longer wait (x4)
+    waits = 0
+    while team.threads(2) == 1:
+        team.record(1, 1.5)
+        waits += 1
+    assert waits == 4
+    team.record(2, 2.0, busy=0.9)  # not contended, but slower than one thread was
+    assert team.threads(2) == 1
+    assert team.threads(1) == 1  # one thread available: one thread
