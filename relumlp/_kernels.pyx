@@ -1139,7 +1139,9 @@ def sgd_epoch(
         if thread_cpu.shape[0] < n_threads:
             raise ValueError("thread_cpu needs one slot per thread")
         cpu_p = &thread_cpu[0]
-    if row_parts > 1 and not sparse and max_grad_norm <= 0:
+    # The sequencer counts tickets (3 phases x parts per batch) in a C int.
+    if row_parts > 1 and not sparse and max_grad_norm <= 0 and \
+            3 * n_batches * row_parts < 2147483647:
         st.finalize = True
         row_loss = <double*> malloc(batch_size * sizeof(double))
         if row_loss == NULL:
