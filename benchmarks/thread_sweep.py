@@ -11,6 +11,9 @@
 4. Whole fits (Adam, relu) of small networks, epochs on the serial path (one thread)
    against the row-split epoch on two threads, by work per minibatch
    (6 x batch x weights): sets ``ROW_SPLIT_FLOPS``.
+5. Whole fits that cannot split minibatches (PReLU; sparse input), BLAS on one thread
+   against two, by the largest BLAS product per minibatch: sets
+   ``BLAS_PARALLEL_FLOPS``.
 
 Prints Markdown tables of median times (µs) and the 1-thread / 2-thread ratio.
 Run: python benchmarks/thread_sweep.py [--repeats 7]
@@ -171,6 +174,54 @@ def row_split(repeats):
         _threads.ROW_SPLIT_FLOPS = saved
 
 
+def blas_in_fits(repeats):
+    import warnings
+
+    import scipy.sparse as sp
+
+    from relumlp import ReLUMLPClassifier, _threads
+
+    print("\n## Fits that cannot split minibatches: BLAS on 1 vs 2 threads (ms per epoch; "
+          "Adam, 64 features, 4000 rows; sparse: 20000 x 5000 CSR at 1 %)\n")
+    print("| fit | batch | hidden | largest BLAS product, MFLOP | 1 BLAS thread | "
+          "2 BLAS threads | 2t / 1t time |")
+    print("|---|---|---|---|---|---|---|")
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(4000, 64))
+    y = (X[:, :8].sum(axis=1) > 0).astype(int)
+    X_sparse = sp.random(20000, 5000, density=0.01, format="csr", random_state=0)
+    y_sparse = rng.integers(0, 2, 20000)
+    cases = [("prelu", 128, (128, 128)), ("prelu", 200, (256, 256)),
+             ("prelu", 256, (512, 512)), ("prelu", 256, (768, 768)),
+             ("prelu", 256, (1024, 1024)), ("prelu", 512, (1024, 1024)),
+             ("sparse relu", 256, (128,))]
+    saved = _threads.BLAS_PARALLEL_FLOPS
+    try:
+        for name, batch, hidden in cases:
+            sparse = name.startswith("sparse")
+            Xc, yc = (X_sparse, y_sparse) if sparse else (X, y)
+            units = [Xc.shape[1], *hidden, 1]
+            shapes = list(zip(units[:-1], units[1:]))[1 if sparse else 0:]
+            largest = max(2 * batch * a * b for a, b in shapes)
+            res = []
+            for threshold in (float("inf"), 0):
+                _threads.BLAS_PARALLEL_FLOPS = threshold
+
+                def fit():
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        ReLUMLPClassifier(hidden, activation="relu" if sparse else "prelu",
+                                          batch_size=batch, max_iter=2, tol=0,
+                                          random_state=0).fit(Xc, yc)
+
+                fit()
+                res.append(_median_time(fit, max(3, repeats // 2), 1) / 2 * 1e3)
+            print(f"| {name} | {batch} | {hidden} | {largest / 1e6:.1f} | {res[0]:.1f} | "
+                  f"{res[1]:.1f} | {res[1] / res[0]:.2f} |")
+    finally:
+        _threads.BLAS_PARALLEL_FLOPS = saved
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -186,6 +237,7 @@ def main():
     products(args.repeats)
     one_row(args.repeats)
     row_split(args.repeats)
+    blas_in_fits(args.repeats)
 
 
 if __name__ == "__main__":

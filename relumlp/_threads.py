@@ -101,11 +101,15 @@ def _blas_threads():
     return max((lib.num_threads for lib in libs), default=1)
 
 
-# A layer product (forward, weight gradient, input gradient) of fewer flops than this
-# per minibatch runs faster on one BLAS thread than on two: measured with
-# benchmarks/thread_sweep.py (RESULTS.md). One thread also keeps small fits from
-# collapsing when another process holds the other core.
-BLAS_PARALLEL_FLOPS = 4_000_000
+# In fits that cannot split minibatches (sparse input, PReLU, gradient clipping, tiny
+# batches), a second BLAS thread pays only once the largest BLAS product of a minibatch
+# reaches this many flops: between products the elementwise work lets OpenBLAS's worker
+# go idle, and every product pays its wake-up. Measured with whole fits in
+# benchmarks/thread_sweep.py (RESULTS.md): one thread 2.2x faster at 4 MFLOP, 1.9x at
+# 26, 1.3x at 134, even at 300; two threads 1.14x faster from 540 MFLOP. One thread
+# also leaves the cores to relumlp's OpenMP kernels (the sparse products: 1.11x) and
+# keeps a fit from collapsing when another process holds the other core.
+BLAS_PARALLEL_FLOPS = 300_000_000
 
 _controller = None
 
@@ -121,11 +125,13 @@ def epoch_plan(layout, batch_size, sparse=False, clipping=False):
       elementwise work and the optimizer step are parallel too. The parts, not the
       threads, fix the arithmetic: the epochs may run on fewer threads
       (``_training._TeamChoice``) with the same result.
-    - Otherwise, every per-batch product small: BLAS on one thread (it would not gain
-      from two).
+    - Otherwise, every per-batch BLAS product under ``BLAS_PARALLEL_FLOPS``: BLAS on
+      one thread (it would not gain from two).
     - Otherwise BLAS keeps its threads and the elementwise work runs on one thread.
     """
-    largest = max(2 * batch_size * i * o for i, o in layout.coef_shapes)
+    # The BLAS products (a sparse input's first layer is relumlp's own CSR kernels).
+    shapes = layout.coef_shapes[1:] if sparse else layout.coef_shapes
+    largest = max((2 * batch_size * i * o for i, o in shapes), default=0)
     omp = max(1, min(omp_max_threads(), _cpu_count())) if _openmp_enabled() else 1
     omp //= 1 + _active_fits  # the share of this fit if others run in other threads
     has_prelu = any(o >= 0 for o in layout.s_off)

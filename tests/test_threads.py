@@ -190,3 +190,33 @@ def test_team_choice_falls_back_to_one_thread_under_contention():
     team.record(2, 2.0, busy=0.9)  # not contended, but slower than one thread was
     assert team.threads(2) == 1
     assert team.threads(1) == 1  # one thread available: one thread
+
+
+@pytest.mark.skipif(not openmp_enabled(), reason="thread plans need OpenMP")
+def test_epoch_plan_blas_threads_and_row_split(monkeypatch):
+    """The plan measured in thread_sweep.py: minibatches split between OpenMP threads
+    when dense with enough work; otherwise BLAS on one thread unless a BLAS product is
+    large (a sparse input's first layer is not a BLAS product)."""
+    import contextlib
+
+    from relumlp import _threads
+    from relumlp._params import NetworkLayout
+
+    asked = []
+    monkeypatch.setattr(_threads, "fit_scope",
+                        lambda limit_blas: asked.append(limit_blas) or contextlib.nullcontext())
+    with threadpool_limits(2, user_api="openmp"):
+        def plan(units, batch, acts=None, **kw):
+            asked.clear()
+            acts = acts or ["relu"] * (len(units) - 2)
+            _, parts = _threads.epoch_plan(NetworkLayout(units, acts, "softmax"), batch, **kw)
+            return parts, asked[0]
+
+        assert plan([64, 100, 10], 200) == (2, True)            # digits: 8.9 MFLOP / batch
+        assert plan([32, 64, 64, 1], 32) == (0, True)           # 1.2 MFLOP: serial
+        assert plan([64, 128, 128, 2], 128, ["prelu", "prelu"]) == (0, True)
+        assert plan([64, 1024, 1024, 2], 512, ["prelu", "prelu"]) == (0, False)
+        assert plan([64, 100, 10], 200, clipping=True) == (0, True)
+        # 5000 sparse features into 128 units: 327 MFLOP, but relumlp's CSR kernels.
+        assert plan([5000, 128, 2], 256, sparse=True) == (0, True)
+        assert plan([5000, 128, 2], 256) == (2, True)
