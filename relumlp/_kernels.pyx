@@ -794,7 +794,9 @@ cdef void _backward_deltas(
         const floating* acts,      # IN: from _forward
         floating* deltas,          # IN/OUT: output delta of the batch's rows on entry
         floating* G,               # OUT (IN/OUT if accumulate): PReLU slope sums only
-        bint accumulate, u64 seed, int n_threads) noexcept nogil:
+        bint accumulate, u64 seed, int n_threads,
+        floating* S=NULL,          # OUT: if given, the slope sums go here instead, slope
+        Py_ssize_t s_start=0) noexcept nogil:  # k of G at S[k - s_start]
     """dZ_l of every hidden layer for rows [row_off, row_off + n) of the batch."""
     cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out, r = batch.row_off
     cdef Py_ssize_t width = 0
@@ -820,7 +822,8 @@ cdef void _backward_deltas(
             acts + net.a_off[l - 1] + r * n_in, n, n_in,
             net.act[l - 1], <floating> net.act_param[l - 1],
             params + net.s_off[l - 1] if net.s_off[l - 1] >= 0 else NULL,
-            G + net.s_off[l - 1] if net.s_off[l - 1] >= 0 else NULL,
+            NULL if net.s_off[l - 1] < 0 else (
+                S + (net.s_off[l - 1] - s_start) if S != NULL else G + net.s_off[l - 1]),
             accumulate, n_threads)
 
 
@@ -943,7 +946,8 @@ cdef void _epoch_rows_worker(
         double* row_loss, double* partials, Py_ssize_t n_samples, Py_ssize_t batch_size,
         long long t0, long long step0, double penalty0, double* acc,
         long long* counts, Py_ssize_t counts_stride, relumlp_seq* seq,
-        Py_ssize_t n_parts, double* thread_cpu) noexcept nogil:
+        Py_ssize_t n_parts, double* thread_cpu,
+        floating* slope_parts) noexcept nogil:
     """One thread's share of an epoch in which each minibatch is split into n_parts
     fixed parts: rows for the forward and delta passes, blocks of the gradient sums,
     chunks of the optimizer step (three phases per batch). The threads claim parts in
@@ -952,9 +956,13 @@ cdef void _epoch_rows_worker(
     another process preempts holds up the others only if it holds a part. BLAS runs
     single-threaded inside. Which thread runs a part does not change its arithmetic,
     so the result is the same bit for bit on any number of threads; sums over rows are
-    taken in row order."""
+    taken in row order. PReLU slope sums: each part's into its own row of slope_parts,
+    added in part order."""
     cdef Batch b
     cdef Step st = st0[0]
+    cdef Py_ssize_t s_start = net.b_off[net.n_layers - 1] + net.units[net.n_layers]
+    cdef Py_ssize_t n_slopes = net.n_params - s_start, k, q
+    cdef floating slope_sum
     cdef Py_ssize_t n_features = net.units[0], n_out = net.units[net.n_layers]
     cdef Py_ssize_t start, n_b, r0, r1, i, p, bi, phase, inst
     cdef Py_ssize_t n_chunks = (net.n_params + _STEP_CHUNK - 1) // _STEP_CHUNK
@@ -1013,12 +1021,22 @@ cdef void _epoch_rows_worker(
                 _output_delta(out + r0 * n_out, Yp + r0 * n_out, swp + r0,
                               deltas + net.d_off[net.n_layers - 1] + r0 * n_out, r1 - r0,
                               n_out, 1)
-                _backward_deltas(net, &b, W, acts, deltas, G, False, obj.seed, 1)
+                _backward_deltas(net, &b, W, acts, deltas, G, False, obj.seed, 1,
+                                 slope_parts + p * n_slopes if slope_parts != NULL
+                                 else NULL, s_start)
+            elif slope_parts != NULL:
+                memset(slope_parts + p * n_slopes, 0, n_slopes * sizeof(floating))
         elif phase == 1:
             # A block of the gradient sums over all rows of the batch.
             b.n = n_b
             b.row_off = 0
             _backward_grads(net, &b, acts, deltas, G, p, n_parts, False, 1)
+            if p == 0 and slope_parts != NULL:
+                for k in range(n_slopes):
+                    slope_sum = 0
+                    for q in range(n_parts):
+                        slope_sum = slope_sum + slope_parts[q * n_slopes + k]
+                    G[s_start + k] = slope_sum
             if p == 0:
                 # The batch's loss, in row order, with the penalty of the weights it
                 # saw: the previous step's partials (no step of this batch has begun).
@@ -1075,7 +1093,7 @@ def sgd_epoch(
         double[::1] thread_cpu=None):
     """Run one epoch of minibatch SGD or Adam with the GIL released.
 
-    With ``row_parts`` > 1 (dense input, no PReLU, no clipping, BLAS limited to one
+    With ``row_parts`` > 1 (dense input, no clipping, BLAS limited to one
     thread by the caller) every minibatch is split into that many fixed parts, shared
     by the ``n_threads`` threads (any number, 1 included: the result is the same bit
     for bit), and ``thread_cpu`` (if given, ``n_threads`` slots) gets each thread's CPU
@@ -1133,6 +1151,8 @@ def sgd_epoch(
     cdef double* row_loss
     cdef relumlp_seq seq
     cdef double acc_shared = 0
+    cdef Py_ssize_t n_slopes
+    cdef floating* slope_parts
     cdef Py_ssize_t n_batches = (n_samples + batch_size - 1) // batch_size
     cdef double* cpu_p = NULL
     if thread_cpu is not None:
@@ -1144,7 +1164,13 @@ def sgd_epoch(
             3 * n_batches * row_parts < 2147483647:
         st.finalize = True
         row_loss = <double*> malloc(batch_size * sizeof(double))
-        if row_loss == NULL:
+        n_slopes = net.n_params - (net.b_off[net.n_layers - 1] + net.units[net.n_layers])
+        slope_parts = NULL
+        if n_slopes > 0:
+            slope_parts = <floating*> malloc(row_parts * n_slopes * sizeof(floating))
+        if row_loss == NULL or (n_slopes > 0 and slope_parts == NULL):
+            free(row_loss)
+            free(slope_parts)
             free(partials)
             raise MemoryError()
         _seq_init(&seq)
@@ -1156,7 +1182,9 @@ def sgd_epoch(
                     &state_2[0], &X[0, 0], &Y[0, 0], &sw[0], &idx[0], shuffled,
                     &X_batch[0, 0], &Y_batch[0, 0], &sw_batch[0], &acts[0], &deltas[0],
                     &out[0, 0], row_loss, partials, n_samples, batch_size, t, step,
-                    penalty, &acc_shared, counts_p, counts_stride, &seq, row_parts, cpu_p)
+                    penalty, &acc_shared, counts_p, counts_stride, &seq, row_parts, cpu_p,
+                    slope_parts)
+        free(slope_parts)
         free(row_loss)
         free(partials)
         return (acc_shared, t + (n_batches if solver == ADAM else 0), step + n_batches)

@@ -101,14 +101,14 @@ def _blas_threads():
     return max((lib.num_threads for lib in libs), default=1)
 
 
-# In fits that cannot split minibatches (sparse input, PReLU, gradient clipping, tiny
+# In fits that cannot split minibatches (sparse input, gradient clipping, tiny
 # batches), a second BLAS thread pays only once the largest BLAS product of a minibatch
 # reaches this many flops: between products the elementwise work lets OpenBLAS's worker
 # go idle, and every product pays its wake-up. Measured with whole fits in
-# benchmarks/thread_sweep.py (RESULTS.md): one thread 2.2x faster at 4 MFLOP, 1.9x at
-# 26, 1.3x at 134, even at 300; two threads 1.14x faster from 540 MFLOP. One thread
-# also leaves the cores to relumlp's OpenMP kernels (the sparse products: 1.11x) and
-# keeps a fit from collapsing when another process holds the other core.
+# benchmarks/thread_sweep.py (RESULTS.md, clipped fits): one thread 2.3x faster at 4
+# and 26 MFLOP, 1.2x at 134; two threads 1.08x faster at 302 and 1.15x from 540 MFLOP.
+# One thread also leaves the cores to relumlp's OpenMP kernels (a sparse fit's CSR
+# products: 1.25x) and keeps a fit from collapsing when another process holds a core.
 BLAS_PARALLEL_FLOPS = 300_000_000
 
 _controller = None
@@ -117,7 +117,7 @@ _controller = None
 def epoch_plan(layout, batch_size, sparse=False, clipping=False):
     """How a fit's epochs use the cores: ``(context, row_parts)``.
 
-    - Dense input, no PReLU and no clipping, several OpenMP threads, and enough work
+    - Dense input, no gradient clipping, several OpenMP threads, and enough work
       per minibatch (``ROW_SPLIT_FLOPS``): BLAS on one thread and ``row_parts`` = the
       number of threads: every minibatch is split into that many fixed parts (rows for
       forward and deltas, blocks of the gradients, chunks of the optimizer step) shared
@@ -134,8 +134,7 @@ def epoch_plan(layout, batch_size, sparse=False, clipping=False):
     largest = max((2 * batch_size * i * o for i, o in shapes), default=0)
     omp = max(1, min(omp_max_threads(), _cpu_count())) if _openmp_enabled() else 1
     omp //= 1 + _active_fits  # the share of this fit if others run in other threads
-    has_prelu = any(o >= 0 for o in layout.s_off)
-    if (omp > 1 and not sparse and not has_prelu and not clipping and batch_size >= 4 * omp
+    if (omp > 1 and not sparse and not clipping and batch_size >= 4 * omp
             and 6 * batch_size * layout.n_coefs >= ROW_SPLIT_FLOPS):
         return fit_scope(limit_blas=True), omp
     if largest < BLAS_PARALLEL_FLOPS:

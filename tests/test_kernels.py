@@ -676,15 +676,16 @@ def test_sgd_epoch(dtype, sparse, shuffled, solver):
 @pytest.mark.parametrize("solver", [Solver.SGD, Solver.ADAM])
 @pytest.mark.parametrize("shuffled", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["relu", ("prelu", "elu")])
 @pytest.mark.parametrize("units", [[N_FEATURES, 40, 6, 3], [N_FEATURES, 9, 30, 1]], ids=str)
-def test_sgd_epoch_row_parallel(units, dtype, shuffled, solver):
+def test_sgd_epoch_row_parallel(units, dtype, shuffled, solver, activation):
     # The two-thread row split (rows for forward and deltas; weight gradients by rows of
     # dW where a layer has more inputs than outputs, by columns elsewhere; chunks for
     # the optimizer) against scikit-learn's loop in NumPy, with relu and dropout.
     rng = np.random.default_rng(19)
     n, batch_size, alpha = 37, 8, 1e-3
-    layout, flat0 = make_network("relu", "softmax" if units[-1] > 1 else "identity", dtype,
-                                 units, rng)
+    layout, flat0 = make_network(activation, "softmax" if units[-1] > 1 else "identity",
+                                 dtype, units, rng)
     # Fan-in scaling: no saturated softmax (float32 would clip its log at eps).
     flat0 = readonly(flat0 * dtype(1 / np.sqrt(max(units))))
     X = rng.normal(size=(n, units[0])).astype(dtype)
@@ -700,11 +701,12 @@ def test_sgd_epoch_row_parallel(units, dtype, shuffled, solver):
     expected_acc, step = 0.0, 4
     for start in range(0, n, batch_size):
         rows = idx[start:start + batch_size]
-        coefs, intercepts = layout.views(p)[:2]
-        value, cg, ig = ref.loss_and_grad(coefs, intercepts, X[rows], Y[rows], sw[rows],
-                                          "relu", layout.out_activation, loss, alpha)
+        coefs, intercepts, kwargs = reference_params(layout, p)
+        value, cg, ig, sg = ref.backprop(coefs, intercepts, X[rows], Y[rows], sw[rows],
+                                         layout.activations, layout.out_activation, loss,
+                                         alpha, **kwargs)
         expected_acc += value * rows.size
-        g = ref.flatten(cg, ig)
+        g = ref.flatten(cg, ig, sg)  # PReLU slopes too: summed per part, in part order
         if solver == Solver.ADAM:
             step += 1
             lr_t = ref.adam_learning_rate(1e-2, 0.9, 0.999, step)

@@ -214,9 +214,10 @@ def test_epoch_plan_blas_threads_and_row_split(monkeypatch):
 
         assert plan([64, 100, 10], 200) == (2, True)            # digits: 8.9 MFLOP / batch
         assert plan([32, 64, 64, 1], 32) == (0, True)           # 1.2 MFLOP: serial
-        assert plan([64, 128, 128, 2], 128, ["prelu", "prelu"]) == (0, True)
-        assert plan([64, 1024, 1024, 2], 512, ["prelu", "prelu"]) == (0, False)
+        assert plan([64, 128, 128, 2], 128, ["prelu", "prelu"]) == (2, True)
         assert plan([64, 100, 10], 200, clipping=True) == (0, True)
+        assert plan([64, 128, 128, 2], 128, clipping=True) == (0, True)
+        assert plan([64, 1024, 1024, 2], 512, clipping=True) == (0, False)  # 1 GFLOP
         # 5000 sparse features into 128 units: 327 MFLOP, but relumlp's CSR kernels.
         assert plan([5000, 128, 2], 256, sparse=True) == (0, True)
         assert plan([5000, 128, 2], 256) == (2, True)
