@@ -514,7 +514,10 @@ cdef double _sum_abs(const floating* W, Py_ssize_t size) noexcept nogil:
 # separate kernels above.
 
 cdef enum:
-    _STEP_CHUNK = 4096     # fixed chunk: reduction order independent of thread count
+    # Fixed chunks: the reduction order does not depend on the thread count. 1024: a
+    # chunk's passes over W, G and the two moments (16 KB in float32, 32 KB in float64)
+    # stay in L1; 4096 spilled to L2 (MNIST-shaped float32 0.389 -> 0.35-0.37 s/epoch).
+    _STEP_CHUNK = 1024
 
 
 cdef struct Step:
