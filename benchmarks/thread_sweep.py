@@ -138,10 +138,32 @@ def one_row(repeats):
                   f"{res[0] / res[1]:.2f} |")
 
 
-def row_split(repeats):
+def _fit_ms_per_epoch(threshold_name, values, make, X, y, epochs, repeats):
+    """ms per epoch of ``make().fit(X, y)`` with ``relumlp._threads.<threshold_name>``
+    set to each of ``values`` in turn (restored afterwards), after one warm-up fit."""
     import warnings
 
-    from relumlp import ReLUMLPClassifier, _threads
+    from relumlp import _threads
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            make().fit(X, y)
+
+    saved = getattr(_threads, threshold_name)
+    times = []
+    try:
+        for value in values:
+            setattr(_threads, threshold_name, value)
+            fit()
+            times.append(_median_time(fit, repeats, 1) / epochs * 1e3)
+    finally:
+        setattr(_threads, threshold_name, saved)
+    return times
+
+
+def row_split(repeats):
+    from relumlp import ReLUMLPClassifier
 
     print("\n## Fits: serial epochs vs the row-split epoch on 2 threads (ms per epoch; "
           "Adam, relu, 64 features, 4000 rows)\n")
@@ -150,36 +172,24 @@ def row_split(repeats):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(4000, 64))
     y = (X[:, :8].sum(axis=1) > 0).astype(int)
-    saved = _threads.ROW_SPLIT_FLOPS
-    try:
-        for batch, hidden in [(32, (64, 64)), (64, (64,)), (64, (64, 64)), (128, (64,)),
-                              (100, (100,)), (200, (64,)), (200, (100,)), (128, (128, 128)),
-                              (256, (100,))]:
-            units = [64, *hidden, 1]
-            n_weights = sum(a * b for a, b in zip(units[:-1], units[1:]))
-            res = []
-            for threshold in (float("inf"), 0):
-                _threads.ROW_SPLIT_FLOPS = threshold
-
-                def fit():
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        ReLUMLPClassifier(hidden, batch_size=batch, max_iter=5, tol=0,
-                                          random_state=0).fit(X, y)
-
-                res.append(_median_time(fit, repeats, 1) / 5 * 1e3)
-            print(f"| {batch} | {hidden} | {6 * batch * n_weights / 1e6:.2f} | "
-                  f"{res[0]:.2f} | {res[1]:.2f} | {res[0] / res[1]:.2f} |")
-    finally:
-        _threads.ROW_SPLIT_FLOPS = saved
+    for batch, hidden in [(32, (64, 64)), (64, (64,)), (64, (64, 64)), (128, (64,)),
+                          (100, (100,)), (200, (64,)), (200, (100,)), (128, (128, 128)),
+                          (256, (100,))]:
+        units = [64, *hidden, 1]
+        n_weights = sum(a * b for a, b in zip(units[:-1], units[1:]))
+        res = _fit_ms_per_epoch(
+            "ROW_SPLIT_FLOPS", (float("inf"), 0),
+            lambda: ReLUMLPClassifier(hidden, batch_size=batch, max_iter=5, tol=0,
+                                      random_state=0),
+            X, y, 5, repeats)
+        print(f"| {batch} | {hidden} | {6 * batch * n_weights / 1e6:.2f} | "
+              f"{res[0]:.2f} | {res[1]:.2f} | {res[0] / res[1]:.2f} |")
 
 
 def blas_in_fits(repeats):
-    import warnings
-
     import scipy.sparse as sp
 
-    from relumlp import ReLUMLPClassifier, _threads
+    from relumlp import ReLUMLPClassifier
 
     print("\n## Fits that cannot split minibatches: BLAS on 1 vs 2 threads (ms per epoch; "
           "Adam, relu, max_grad_norm=1e9 (the clipping path, which never splits), "
@@ -196,31 +206,20 @@ def blas_in_fits(repeats):
              ("clipped", 256, (512, 512)), ("clipped", 256, (768, 768)),
              ("clipped", 256, (1024, 1024)), ("clipped", 512, (1024, 1024)),
              ("sparse", 256, (128,))]
-    saved = _threads.BLAS_PARALLEL_FLOPS
-    try:
-        for name, batch, hidden in cases:
-            sparse = name == "sparse"
-            Xc, yc = (X_sparse, y_sparse) if sparse else (X, y)
-            units = [Xc.shape[1], *hidden, 1]
-            shapes = list(zip(units[:-1], units[1:]))[1 if sparse else 0:]
-            largest = max(2 * batch * a * b for a, b in shapes)
-            res = []
-            for threshold in (float("inf"), 0):
-                _threads.BLAS_PARALLEL_FLOPS = threshold
-
-                def fit():
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        ReLUMLPClassifier(hidden, batch_size=batch, max_iter=2, tol=0,
-                                          max_grad_norm=None if sparse else 1e9,
-                                          random_state=0).fit(Xc, yc)
-
-                fit()
-                res.append(_median_time(fit, max(3, repeats // 2), 1) / 2 * 1e3)
-            print(f"| {name} | {batch} | {hidden} | {largest / 1e6:.1f} | {res[0]:.1f} | "
-                  f"{res[1]:.1f} | {res[1] / res[0]:.2f} |")
-    finally:
-        _threads.BLAS_PARALLEL_FLOPS = saved
+    for name, batch, hidden in cases:
+        sparse = name == "sparse"
+        Xc, yc = (X_sparse, y_sparse) if sparse else (X, y)
+        units = [Xc.shape[1], *hidden, 1]
+        shapes = list(zip(units[:-1], units[1:]))[1 if sparse else 0:]
+        largest = max(2 * batch * a * b for a, b in shapes)
+        res = _fit_ms_per_epoch(
+            "BLAS_PARALLEL_FLOPS", (float("inf"), 0),
+            lambda: ReLUMLPClassifier(hidden, batch_size=batch, max_iter=2, tol=0,
+                                      max_grad_norm=None if sparse else 1e9,
+                                      random_state=0),
+            Xc, yc, 2, max(3, repeats // 2))
+        print(f"| {name} | {batch} | {hidden} | {largest / 1e6:.1f} | {res[0]:.1f} | "
+              f"{res[1]:.1f} | {res[1] / res[0]:.2f} |")
 
 
 def main():

@@ -61,7 +61,7 @@ def forward(layout, flat, X, n_threads=None, on_nonfinite=None):
     dtype = flat.dtype
     n_samples = X.shape[0]
     if (0 < n_samples <= _kernels.SMALL_ROWS_MAX and type(X) is np.ndarray
-            and X.dtype == dtype and X.flags.c_contiguous):
+            and not _needs_conversion(X, dtype)):
         out = _forward_small(layout, flat, X, n_threads, on_nonfinite is not None)
         if out is None:
             on_nonfinite()
@@ -117,19 +117,18 @@ def _forward_small(layout, flat, X, n_threads=None, check_finite=False):
                                                                  training=False)
     out = np.empty((X.shape[0], layout.n_outputs), dtype=dtype)
     acts = np.empty(acts_size, dtype=dtype)
-    kernel = _FORWARD_SMALL[dtype.type]
-    if n_threads is not None:
-        nonfinite = kernel(flat, X, layout_arr, layer_params, acts, out, n_threads,
-                           check_finite)
-        return None if nonfinite else out
-    weight_bytes = layout.n_coefs * dtype.itemsize
-    n_threads = small_predict_n_threads(weight_bytes)
-    if n_threads == 1 or time.monotonic() < _small_backoff_until:
-        nonfinite = kernel(flat, X, layout_arr, layer_params, acts, out, 1, check_finite)
-        return None if nonfinite else out
+    timed = False
+    if n_threads is None:
+        weight_bytes = layout.n_coefs * dtype.itemsize
+        n_threads = small_predict_n_threads(weight_bytes)
+        timed = n_threads > 1 and time.monotonic() >= _small_backoff_until
+        if not timed:
+            n_threads = 1
     start = time.perf_counter()
-    nonfinite = kernel(flat, X, layout_arr, layer_params, acts, out, n_threads, check_finite)
-    if time.perf_counter() - start > _SMALL_SLOW_S + _SMALL_SLOW_S_PER_BYTE * weight_bytes:
+    nonfinite = _FORWARD_SMALL[dtype.type](flat, X, layout_arr, layer_params, acts, out,
+                                           n_threads, check_finite)
+    if timed and (time.perf_counter() - start
+                  > _SMALL_SLOW_S + _SMALL_SLOW_S_PER_BYTE * weight_bytes):
         _small_backoff_until = time.monotonic() + _SMALL_BACKOFF
     return None if nonfinite else out
 

@@ -636,6 +636,30 @@ def run_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss, alpha,
     return params, acc, t
 
 
+def reference_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss, alpha):
+    """scikit-learn's loop in NumPy, with run_sgd_epoch's optimizer settings: one
+    backprop (PReLU slopes included) and one optimizer step per batch, from t = 4.
+    Returns (params, accumulated loss, t)."""
+    p = flat0.astype(np.float64)
+    s1, s2 = np.zeros_like(p), np.zeros_like(p)
+    acc, step = 0.0, 4
+    for start in range(0, idx.size, batch_size):
+        rows = idx[start:start + batch_size]
+        coefs, intercepts, kwargs = reference_params(layout, p)
+        value, cg, ig, sg = ref.backprop(coefs, intercepts, X[rows], Y[rows], sw[rows],
+                                         layout.activations, layout.out_activation, loss,
+                                         alpha, **kwargs)
+        acc += value * rows.size
+        g = ref.flatten(cg, ig, sg)
+        if solver == Solver.ADAM:
+            step += 1
+            lr_t = ref.adam_learning_rate(1e-2, 0.9, 0.999, step)
+            p, s1, s2 = ref.adam_update(p, g, s1, s2, lr_t, 0.9, 0.999, 1e-8)
+        else:
+            p, s1 = ref.sgd_update(p, g, s1, 0.1, 0.9, True)
+    return p, acc, step
+
+
 @pytest.mark.parametrize("solver", [Solver.SGD, Solver.ADAM])
 @pytest.mark.parametrize("shuffled", [False, True])
 @pytest.mark.parametrize("sparse", [False, True])
@@ -651,23 +675,8 @@ def test_sgd_epoch(dtype, sparse, shuffled, solver):
     params, acc, t = run_sgd_epoch(layout, flat0, X if sparse else X.toarray(), Y, sw,
                                    idx.astype(np.intp), batch_size, solver, "log_loss", alpha)
 
-    # scikit-learn's loop: one _backprop and one optimizer step per batch, from t = 4.
-    p = flat0.astype(np.float64)
-    s1, s2 = np.zeros_like(p), np.zeros_like(p)
-    expected_acc, step = 0.0, 4
-    for start in range(0, n, batch_size):
-        rows = idx[start:start + batch_size]
-        coefs, intercepts = layout.views(p)[:2]
-        value, cg, ig = ref.loss_and_grad(coefs, intercepts, X[rows], Y[rows], sw[rows],
-                                          "tanh", "softmax", "log_loss", alpha)
-        expected_acc += value * rows.size
-        g = ref.flatten(cg, ig)
-        if solver == Solver.ADAM:
-            step += 1
-            lr_t = ref.adam_learning_rate(1e-2, 0.9, 0.999, step)
-            p, s1, s2 = ref.adam_update(p, g, s1, s2, lr_t, 0.9, 0.999, 1e-8)
-        else:
-            p, s1 = ref.sgd_update(p, g, s1, 0.1, 0.9, True)
+    p, expected_acc, step = reference_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size,
+                                                solver, "log_loss", alpha)
     assert t == step
     np.testing.assert_allclose(acc, expected_acc, rtol=10 * RTOL[dtype])
     assert_close(params, p, dtype, 10 * np.abs(p).max())
@@ -696,23 +705,9 @@ def test_sgd_epoch_row_parallel(units, dtype, shuffled, solver, activation):
     idx = (rng.permutation(n) if shuffled else np.arange(n)).astype(np.intp)
     params, acc, t = run_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss,
                                    alpha, row_parallel=True)
-    p = flat0.astype(np.float64)
-    s1, s2 = np.zeros_like(p), np.zeros_like(p)
-    expected_acc, step = 0.0, 4
-    for start in range(0, n, batch_size):
-        rows = idx[start:start + batch_size]
-        coefs, intercepts, kwargs = reference_params(layout, p)
-        value, cg, ig, sg = ref.backprop(coefs, intercepts, X[rows], Y[rows], sw[rows],
-                                         layout.activations, layout.out_activation, loss,
-                                         alpha, **kwargs)
-        expected_acc += value * rows.size
-        g = ref.flatten(cg, ig, sg)  # PReLU slopes too: summed per part, in part order
-        if solver == Solver.ADAM:
-            step += 1
-            lr_t = ref.adam_learning_rate(1e-2, 0.9, 0.999, step)
-            p, s1, s2 = ref.adam_update(p, g, s1, s2, lr_t, 0.9, 0.999, 1e-8)
-        else:
-            p, s1 = ref.sgd_update(p, g, s1, 0.1, 0.9, True)
+    # PReLU slope gradients included: each part sums its own, added in part order.
+    p, expected_acc, step = reference_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size,
+                                                solver, loss, alpha)
     assert t == step
     np.testing.assert_allclose(acc, expected_acc, rtol=10 * RTOL[dtype])
     assert_close(params, p, dtype, 10 * np.abs(p).max())
