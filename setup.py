@@ -3,6 +3,7 @@
 Set ``RELUMLP_NO_OPENMP=1`` to force the serial build and ``RELUMLP_CYTHON_DEBUG=1``
 to turn bounds checking back on.
 """
+import glob
 import os
 import sys
 import tempfile
@@ -93,7 +94,9 @@ extensions = [
     Extension(
         "relumlp._kernels",
         ["relumlp/_kernels.pyx"],
-        include_dirs=[np.get_include()],
+        # The C helpers (relumlp/*.h) sit next to the generated _kernels.c.
+        depends=sorted(glob.glob("relumlp/*.h")) + sorted(glob.glob("relumlp/*.pxd")),
+        include_dirs=[np.get_include(), "relumlp"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
     )
 ]

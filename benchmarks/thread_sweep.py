@@ -24,7 +24,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from relumlp import _kernels
+from relumlp import _kernels, _threads
 from relumlp._kernels import Activation
 
 
@@ -117,21 +117,17 @@ def one_row(repeats):
             flat = (rng.normal(size=layout.n_params) * 0.05).astype(dtype)
             x = rng.normal(size=(1, n_in)).astype(dtype)
             out = np.empty((1, n_out), dtype)
-            la, lp, size, _ = layout.layout_array(_kernels.SMALL_ROWS_MAX, training=False)
-            acts = np.empty(size, dtype)
-            la1, lp1, size1, _ = layout.layout_array(1, training=False)
-            acts1 = np.empty(size1, dtype)
-            empty_i = np.zeros(1, np.int32)
-            empty_d = np.zeros(1, dtype)
+            ws = layout.workspace(_kernels.SMALL_ROWS_MAX, dtype)
+            ws1 = layout.workspace(1, dtype)
+            X = _kernels.Input.dense(x)
 
             def blas():
-                _kernels.forward(flat, x, empty_d, empty_i, empty_i, la1, lp1, acts1, out,
-                                 False, 1, 1)
+                _kernels.forward(flat, ws1, X, out, 1)
 
             inner = 2000
             with threadpool_limits(1, user_api="blas"):
                 tb = _median_time(blas, repeats, inner) * 1e6
-            res = [_median_time(lambda: _kernels.forward_small(flat, x, la, lp, acts, out, nt),
+            res = [_median_time(lambda: _kernels.forward_small(flat, ws, X, out, nt),
                                 repeats, inner) * 1e6 for nt in (1, 2)]
             print(f"| {' → '.join(map(str, units))} | {layout.n_coefs} | "
                   f"{np.dtype(dtype).name} | {tb:.1f} | {res[0]:.1f} | {res[1]:.1f} | "
@@ -143,7 +139,6 @@ def _fit_ms_per_epoch(threshold_name, values, make, X, y, epochs, repeats):
     set to each of ``values`` in turn (restored afterwards), after one warm-up fit."""
     import warnings
 
-    from relumlp import _threads
 
     def fit():
         with warnings.catch_warnings():
@@ -227,7 +222,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     print(f"# Thread sweep ({time.strftime('%Y-%m-%d %H:%M')}), "
-          f"MIN_PARALLEL_SIZE={_kernels.MIN_PARALLEL_SIZE}, "
+          f"MIN_PARALLEL_SIZE={_threads.MIN_PARALLEL_SIZE}, "
           f"OpenMP build={_kernels.openmp_enabled()}")
     for info in threadpool_info():
         print(f"- {info['internal_api']} {info.get('version')} "

@@ -45,7 +45,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from relumlp import _training
+from relumlp import _inference, _training
 
 if TYPE_CHECKING:  # annotations only: no import cost at run time
     from numpy.typing import ArrayLike
@@ -730,7 +730,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
                     self._validate_predict_input(X)
         layout = self._current_layout()
         flat = self._current_flat(layout)
-        return _training.forward(layout, flat, X, on_nonfinite=on_nonfinite)
+        return _inference.forward(layout, flat, X, on_nonfinite=on_nonfinite)
 
     def _validate_predict_input(self, X, defer_finite=False):
         """validate_data(reset=False), with a fast path for a plain float ndarray.
@@ -739,7 +739,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         feature names to compare); it only skips the generic conversion machinery,
         which dominates the latency of predicting a few rows. With ``defer_finite``
         it returns ``(X, deferred)``: when ``deferred`` is True the finiteness check is
-        left to the prediction kernels (``_training.forward(on_nonfinite=...)``), which
+        left to the prediction kernels (``_inference.forward(on_nonfinite=...)``), which
         find NaN and infinity in the first layer's product instead of reading X once
         more (12 % of a 60000-row predict_proba).
         """

@@ -25,22 +25,3 @@ cpdef enum Loss:
 cpdef enum Solver:
     SGD = 0
     ADAM = 1
-
-
-# Layer geometry of one network, read from the layout arrays built by _params.py.
-cdef struct Net:
-    Py_ssize_t n_layers            # number of weight layers L
-    const Py_ssize_t* units        # L + 1 layer widths, units[0] = n_features
-    const Py_ssize_t* w_off        # L offsets of W_l in the flat parameter buffer
-    const Py_ssize_t* b_off        # L offsets of b_l
-    const Py_ssize_t* s_off        # L offsets of PReLU slopes (-1: the layer has none)
-    const Py_ssize_t* act          # L activation codes; act[L-1] is the output activation
-    const Py_ssize_t* z_off        # L offsets of pre-activations Z_l in the activation workspace
-    const Py_ssize_t* a_off        # L offsets of activations A_l (== z_off when f' needs only A)
-    const Py_ssize_t* o_off        # L offsets of the layer outputs after dropout (== a_off without)
-    const Py_ssize_t* d_off        # L offsets of deltas dZ_l in the delta workspace
-    const double* act_param        # L activation parameters (leaky slope, elu alpha)
-    const double* dropout          # L dropout rates (0 for none; always 0 for the output layer)
-    Py_ssize_t n_coefs             # coefs come first in the flat buffer: [0, n_coefs)
-    Py_ssize_t n_params
-    Py_ssize_t t_off               # offset of a scratch (rows, max hidden width) in deltas

@@ -1,13 +1,20 @@
 # Kernels of relumlp: activations, losses, optimizer updates and the whole-epoch loop.
-# Every cdef function is nogil and works on raw pointers into buffers owned by
-# _params.py / _training.py (all C-contiguous); nothing here allocates in a hot loop.
-# The def wrappers at the bottom take memoryviews and release the GIL, so the tests call
-# exactly the code that training runs. Python validates; kernels trust their arguments.
+# Python drives them through typed objects (Network, Workspace, Input, Dataset,
+# Optimizer, Objective, at the "kernel boundary" below) that own or check every buffer
+# once; the nogil code reads C views of them (Net, Batch, Terms, Step) and raw pointers
+# into C-contiguous buffers, and allocates nothing in a hot loop. The def wrappers at
+# the bottom take memoryviews and release the GIL, so the tests call exactly the code
+# that training runs. C that Cython cannot express lives in the .h files next to this
+# one. Python validates user input; kernels trust their arguments.
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.math cimport INFINITY, frexp, ldexp
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
+
+cimport numpy as cnp
+import numpy as np
 
 from relumlp._blas cimport _gemm
 from relumlp._tile cimport TILE, TILE_ROWS, tile_d, tile_level, tile_s
@@ -22,11 +29,29 @@ from relumlp._openmp cimport (
     relumlp_seq,
 )
 
-# Elementwise loops over fewer elements than this run on one thread: below it, waking
-# the OpenMP team costs more than the loop itself.
-cdef enum:
-    _MIN_PARALLEL_SIZE = 50000
-MIN_PARALLEL_SIZE = _MIN_PARALLEL_SIZE
+cnp.import_array()
+
+# The thread policy's two numbers the kernels need, set by relumlp._threads (which owns
+# every thread-policy decision and constant) when relumlp is imported; until then every
+# loop runs on one thread. Elementwise loops over fewer elements than
+# _min_parallel_size run on one thread; the row-split epoch's waiters spin
+# _sequencer_spin times before they sleep.
+cdef Py_ssize_t _min_parallel_size = PY_SSIZE_T_MAX
+cdef int _sequencer_spin = 0
+
+
+def set_thread_policy(*, Py_ssize_t min_parallel_size, int sequencer_spin):
+    """Set the kernels' thread thresholds (called by relumlp._threads)."""
+    global _min_parallel_size, _sequencer_spin
+    if min_parallel_size < 1 or sequencer_spin < 0:
+        raise ValueError("min_parallel_size must be >= 1 and sequencer_spin >= 0")
+    _min_parallel_size = min_parallel_size
+    _sequencer_spin = sequencer_spin
+
+
+def thread_policy():
+    """The kernels' current thresholds, as set by set_thread_policy."""
+    return {"min_parallel_size": _min_parallel_size, "sequencer_spin": _sequencer_spin}
 
 
 def openmp_enabled():
@@ -40,7 +65,7 @@ def omp_max_threads():
 
 
 cdef inline int _nt(Py_ssize_t size, int n_threads) noexcept nogil:
-    return n_threads if size >= _MIN_PARALLEL_SIZE else 1
+    return n_threads if size >= _min_parallel_size else 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -676,29 +701,28 @@ cdef inline void _step_chunks(
 
 
 # ---------------------------------------------------------------------------------------
-# Whole-network passes.
+# Whole-network passes. They read the network through Net, a C view that a Workspace
+# builds once from the typed fields of its Network and its own buffer offsets.
 
-cdef Net _read_layout(const Py_ssize_t[::1] layout, const double[::1] layer_params):
-    """layout: [L, n_coefs, n_params, t_off, units(L+1), w_off, b_off, s_off, act, z_off,
-    a_off, o_off, d_off]; layer_params: [act_param(L), dropout(L)]."""
-    cdef Net net
-    cdef Py_ssize_t L = layout[0]
-    net.n_layers = L
-    net.n_coefs = layout[1]
-    net.n_params = layout[2]
-    net.t_off = layout[3]
-    net.units = &layout[4]
-    net.w_off = &layout[5 + L]
-    net.b_off = &layout[5 + 2 * L]
-    net.s_off = &layout[5 + 3 * L]
-    net.act = &layout[5 + 4 * L]
-    net.z_off = &layout[5 + 5 * L]
-    net.a_off = &layout[5 + 6 * L]
-    net.o_off = &layout[5 + 7 * L]
-    net.d_off = &layout[5 + 8 * L]
-    net.act_param = &layer_params[0]
-    net.dropout = &layer_params[L]
-    return net
+cdef struct Net:
+    # The C view of a Network and a Workspace that the passes read.
+    Py_ssize_t n_layers            # number of weight layers L
+    const Py_ssize_t* units        # L + 1 layer widths, units[0] = n_features
+    const Py_ssize_t* w_off        # L offsets of W_l in the flat parameter buffer
+    const Py_ssize_t* b_off        # L offsets of b_l
+    const Py_ssize_t* s_off        # L offsets of PReLU slopes (-1: the layer has none)
+    const Py_ssize_t* act          # L activation codes; act[L-1] is the output activation
+    const double* act_param        # L activation parameters (leaky slope, elu alpha)
+    const double* dropout          # L dropout rates (0 for none, and when predicting)
+    Py_ssize_t n_coefs             # coefs come first in the flat buffer: [0, n_coefs)
+    Py_ssize_t n_params
+    Py_ssize_t max_hidden          # widest hidden layer
+    # Workspace offsets, for `rows` rows:
+    const Py_ssize_t* z_off        # L offsets of pre-activations Z_l in acts
+    const Py_ssize_t* a_off        # L offsets of activations A_l (== z_off when f' needs only A)
+    const Py_ssize_t* o_off        # L offsets of the layer outputs after dropout (== a_off without)
+    const Py_ssize_t* d_off        # L offsets of deltas dZ_l in deltas
+    Py_ssize_t t_off               # offset of a scratch (rows, max_hidden) block in deltas
 
 
 cdef struct Batch:
@@ -718,7 +742,8 @@ cdef struct Batch:
     int* nonfinite             # set to 1 if the first layer's product has NaN/inf, or NULL
 
 
-cdef struct Objective:
+cdef struct Terms:
+    # What the objective adds up, as the passes read it (from an Objective).
     Py_ssize_t loss
     double alpha               # L2 strength
     double l1                  # L1 strength (subgradient)
@@ -802,19 +827,16 @@ cdef void _backward_deltas(
         Py_ssize_t s_start=0) noexcept nogil:  # k of G at S[k - s_start]
     """dZ_l of every hidden layer for rows [row_off, row_off + n) of the batch."""
     cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out, r = batch.row_off
-    cdef Py_ssize_t width = 0
     cdef floating* D_prev
     cdef floating* T
-    # The scratch rows of this call start at r * (widest hidden layer), whatever the
-    # layer: calls on other row blocks, at other layers, never overlap it.
-    for l in range(1, L):
-        width = max(width, net.units[l])
     for l in range(L - 1, 0, -1):
         n_in = net.units[l]
         n_out = net.units[l + 1]
         # dL/dA of the layer below goes to scratch, then dZ = dA * f' into its slot.
+        # The scratch rows of this call start at r * (widest hidden layer), whatever
+        # the layer: calls on other row blocks, at other layers, never overlap it.
         D_prev = deltas + net.d_off[l - 1] + r * n_in
-        T = deltas + net.t_off + r * width
+        T = deltas + net.t_off + r * net.max_hidden
         _gemm(False, True, n, n_in, n_out, <floating> 1, deltas + net.d_off[l] + r * n_out,
               n_out, params + net.w_off[l], n_out, <floating> 0, T, n_in)
         if net.dropout[l - 1] > 0:
@@ -877,17 +899,8 @@ cdef void _backward_grads(
             _column_sum(D + c0, G + net.b_off[l] + c0, n, c1 - c0, accumulate, n_out)
 
 
-cdef inline void _backward(
-        const Net* net, const Batch* batch, const floating* params, const floating* acts,
-        floating* deltas, floating* G, bint accumulate, u64 seed,
-        int n_threads) noexcept nogil:
-    """Back-propagate the output delta: every dZ_l, then every gradient sum."""
-    _backward_deltas(net, batch, params, acts, deltas, G, accumulate, seed, n_threads)
-    _backward_grads(net, batch, acts, deltas, G, 0, 1, accumulate, n_threads)
-
-
 cdef double _batch_raw_loss_gradient(
-        const Net* net, const Batch* batch, const Objective* obj,
+        const Net* net, const Batch* batch, const Terms* terms,
         const floating* Y, const floating* sw,     # IN: (n, n_outputs), (n,)
         const floating* params, floating* acts, floating* deltas, floating* out,
         floating* G, bint accumulate) noexcept nogil:
@@ -895,23 +908,45 @@ cdef double _batch_raw_loss_gradient(
     and leaves raw (unnormalised, unpenalised) gradient sums in G."""
     cdef Py_ssize_t n_out = net.units[net.n_layers]
     cdef double raw
-    _forward(net, batch, params, acts, out, obj.seed, obj.n_threads)
-    raw = _loss_sum(out, Y, sw, batch.n, n_out, obj.loss, obj.clip_eps)
+    _forward(net, batch, params, acts, out, terms.seed, terms.n_threads)
+    raw = _loss_sum(out, Y, sw, batch.n, n_out, terms.loss, terms.clip_eps)
     _output_delta(out, Y, sw, deltas + net.d_off[net.n_layers - 1], batch.n, n_out,
-                  obj.n_threads)
-    _backward(net, batch, params, acts, deltas, G, accumulate, obj.seed, obj.n_threads)
+                  terms.n_threads)
+    _backward_deltas(net, batch, params, acts, deltas, G, accumulate, terms.seed,
+                     terms.n_threads)
+    _backward_grads(net, batch, acts, deltas, G, 0, 1, accumulate, terms.n_threads)
     return raw
 
 
-cdef inline double _penalty(const Net* net, const Objective* obj,
+cdef inline double _penalty(const Net* net, const Terms* terms,
                             const floating* params) noexcept nogil:
     """0.5 * alpha * ||W||^2 + l1 * |W|_1 over the weights (not intercepts or slopes)."""
     cdef double p = 0
-    if obj.alpha != 0:
-        p += 0.5 * obj.alpha * _sum_squares(params, net.n_coefs)
-    if obj.l1 != 0:
-        p += obj.l1 * _sum_abs(params, net.n_coefs)
+    if terms.alpha != 0:
+        p += 0.5 * terms.alpha * _sum_squares(params, net.n_coefs)
+    if terms.l1 != 0:
+        p += terms.l1 * _sum_abs(params, net.n_coefs)
     return p
+
+
+cdef inline double _weight_sum(const floating* sw, Py_ssize_t n) noexcept nogil:
+    """sum_i sw[i] in double, in row order."""
+    cdef Py_ssize_t i
+    cdef double s = 0
+    for i in range(n):
+        s += sw[i]
+    return s
+
+
+cdef inline double _adam_rate(double lr, double beta_1, double beta_2,
+                              long long t) noexcept nogil:
+    """Adam's bias-corrected step size after t steps: lr sqrt(1 - b2^t) / (1 - b1^t)."""
+    return lr * _sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+
+
+def adam_learning_rate(double learning_rate, double beta_1, double beta_2, long long t):
+    """Adam's bias-corrected step size after ``t`` steps, as the epoch kernels use it."""
+    return _adam_rate(learning_rate, beta_1, beta_2, t)
 
 
 cdef void _gather_rows(
@@ -923,110 +958,554 @@ cdef void _gather_rows(
         memcpy(dst + i * width, src + rows[i] * width, width * sizeof(floating))
 
 
-cdef inline void _set_input(Batch* batch, const floating[:, ::1] X, const floating[::1] X_data,
-                            const int[::1] X_indices, const int[::1] X_indptr,
-                            bint sparse) noexcept nogil:
-    batch.data = <const void*> &X_data[0] if sparse else NULL
-    batch.indices = &X_indices[0] if sparse else NULL
-    batch.indptr = &X_indptr[0] if sparse else NULL
-    batch.rows = NULL
-    batch.X = NULL
-    batch.row0 = 0
-    batch.stream = 0
-    batch.mask_row0 = 0
-    batch.row_off = 0
-    batch.counts = NULL
-    batch.counts_stride = 0
-    batch.nonfinite = NULL
+# ---------------------------------------------------------------------------------------
+# The kernel boundary: typed objects that Python builds and every entry point takes.
+# Nothing crosses it by position: each object names its fields, checks them once, and
+# hands the nogil code C views (Net, Batch, Terms, Step) of what it owns.
+
+cdef inline void* _data(object arr, object dtype, Py_ssize_t size, bint writable,
+                        str name) except NULL:
+    """The data pointer of a C-contiguous array of `dtype` with `size` elements."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(arr).__name__}")
+    cdef cnp.ndarray a = <cnp.ndarray> arr
+    if a.dtype != dtype or not cnp.PyArray_IS_C_CONTIGUOUS(a) or a.size != size:
+        raise ValueError(f"{name} must be a C-contiguous {dtype} array of {size} "
+                         f"elements, got {arr.dtype} {np.shape(arr)}")
+    if writable and not cnp.PyArray_ISWRITEABLE(a):
+        raise ValueError(f"{name} must be writable")
+    return cnp.PyArray_DATA(a)
 
 
-cdef void _epoch_rows_worker(
-        int tid, const Net* net, const Objective* obj, const Step* st0,
-        floating* W, floating* G, floating* S1, floating* S2,
-        const floating* X, const floating* Y, const floating* sw,
-        const Py_ssize_t* idx, bint shuffled, floating* X_batch, floating* Y_batch,
-        floating* sw_batch, floating* acts, floating* deltas, floating* out,
-        double* row_loss, double* partials, Py_ssize_t n_samples, Py_ssize_t batch_size,
-        long long t0, long long step0, double penalty0, double* acc,
-        long long* counts, Py_ssize_t counts_stride, relumlp_seq* seq,
-        Py_ssize_t n_parts, double* thread_cpu,
-        floating* slope_parts) noexcept nogil:
+cdef inline object _float_dtype(object dtype):
+    dtype = np.dtype(dtype)
+    if dtype != np.float32 and dtype != np.float64:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+cdef class Network:
+    """Layer geometry of one MLP and where its parameters sit in the flat buffer.
+
+    Built once per network by ``relumlp._params.NetworkLayout`` (which owns the flat
+    layout); every field is a keyword argument, checked here. ``units`` has L + 1
+    widths; ``w_off``, ``b_off`` and ``act`` one entry per weight layer (``act[-1]`` is
+    the output activation); ``s_off`` (PReLU slopes, -1 for none), ``act_param``,
+    ``needs_z`` and ``dropout`` one per hidden layer. Weights fill ``[0, n_coefs)``,
+    intercepts and slopes ``[n_coefs, n_params)``.
+    """
+    cdef readonly Py_ssize_t n_layers, n_coefs, n_params, n_hidden_units, max_hidden
+    cdef Py_ssize_t[::1] _units, _w_off, _b_off, _s_off, _act, _needs_z
+    cdef double[::1] _act_param, _dropout, _no_dropout
+
+    def __init__(self, *, units, w_off, b_off, s_off, act, act_param, needs_z, dropout,
+                 Py_ssize_t n_coefs, Py_ssize_t n_params):
+        cdef Py_ssize_t L = len(units) - 1, l
+        if L < 1:
+            raise ValueError("a network needs at least an input and an output layer")
+        for name, value, size in [("w_off", w_off, L), ("b_off", b_off, L), ("act", act, L),
+                                  ("s_off", s_off, L - 1), ("act_param", act_param, L - 1),
+                                  ("needs_z", needs_z, L - 1), ("dropout", dropout, L - 1)]:
+            if len(value) != size:
+                raise ValueError(f"{name} needs {size} entries for {L} layers, got "
+                                 f"{len(value)}")
+        self.n_layers = L
+        self.n_coefs = n_coefs
+        self.n_params = n_params
+        self._units = np.asarray(units, dtype=np.intp).copy()
+        self._w_off = np.asarray(w_off, dtype=np.intp).copy()
+        self._b_off = np.asarray(b_off, dtype=np.intp).copy()
+        self._act = np.asarray(act, dtype=np.intp).copy()
+        # Per hidden layer, padded with the output layer's (none) so that every per-layer
+        # field has L entries.
+        self._s_off = np.asarray(list(s_off) + [-1], dtype=np.intp)
+        self._needs_z = np.asarray(list(needs_z) + [0], dtype=np.intp)
+        self._act_param = np.asarray(list(act_param) + [0.0], dtype=np.float64)
+        self._dropout = np.asarray(list(dropout) + [0.0], dtype=np.float64)
+        self._no_dropout = np.zeros(L, dtype=np.float64)
+        self.n_hidden_units = 0
+        self.max_hidden = 0
+        for l in range(L):
+            if self._units[l] < 1 or self._units[l + 1] < 1:
+                raise ValueError(f"layer widths must be positive, got {list(units)}")
+            if not (0 <= self._w_off[l]
+                    and self._w_off[l] + self._units[l] * self._units[l + 1] <= n_coefs):
+                raise ValueError(f"the weights of layer {l} fall outside [0, n_coefs)")
+            if not (n_coefs <= self._b_off[l]
+                    and self._b_off[l] + self._units[l + 1] <= n_params):
+                raise ValueError(f"the intercepts of layer {l} fall outside "
+                                 "[n_coefs, n_params)")
+            if self._s_off[l] >= 0 and not (
+                    n_coefs <= self._s_off[l]
+                    and self._s_off[l] + self._units[l + 1] <= n_params):
+                raise ValueError(f"the slopes of layer {l} fall outside [n_coefs, n_params)")
+            if l < L - 1:
+                if not 0 <= self._dropout[l] < 1:
+                    raise ValueError(f"dropout rates must be in [0, 1), got {dropout!r}")
+                self.n_hidden_units += self._units[l + 1]
+                self.max_hidden = max(self.max_hidden, self._units[l + 1])
+
+    @property
+    def n_features(self):
+        return self._units[0]
+
+    @property
+    def n_outputs(self):
+        return self._units[self.n_layers]
+
+    def __reduce__(self):
+        L = self.n_layers
+        return (_network, (list(self._units), list(self._w_off), list(self._b_off),
+                           list(self._s_off[:L - 1]), list(self._act),
+                           list(self._act_param[:L - 1]), list(self._needs_z[:L - 1]),
+                           list(self._dropout[:L - 1]), self.n_coefs, self.n_params))
+
+
+def _network(units, w_off, b_off, s_off, act, act_param, needs_z, dropout, n_coefs,
+             n_params):
+    return Network(units=units, w_off=w_off, b_off=b_off, s_off=s_off, act=act,
+                   act_param=act_param, needs_z=needs_z, dropout=dropout, n_coefs=n_coefs,
+                   n_params=n_params)
+
+
+cdef class Workspace:
+    """Scratch buffers for passes over up to ``rows`` rows of one network, in one dtype.
+
+    Prediction (``training=False``): the hidden layers' Z and A. Training: also the
+    dropout outputs, the deltas and their scratch block, the output layer, the flat
+    gradient ``grads``, the minibatch gather buffers (``dense_batches``: rows of a
+    dense X too) and per-thread statistics (``counts``: per hidden unit, how many rows
+    had a pre-activation <= 0; ``thread_cpu``). One workspace serves one call at a
+    time: predictions running in several threads each make their own.
+    """
+    cdef readonly Network network
+    cdef readonly Py_ssize_t rows
+    cdef readonly bint training
+    cdef readonly object dtype
+    cdef readonly object acts, deltas, out, grads, X_batch, Y_batch, sw_batch
+    cdef readonly object counts, thread_cpu
+    cdef Py_ssize_t[::1] _offsets
+    cdef Net net
+
+    def __init__(self, Network network, Py_ssize_t rows, dtype, *, bint training=False,
+                 bint dense_batches=False):
+        cdef Py_ssize_t L = network.n_layers, l, width, cur = 0, deltas_size
+        cdef Py_ssize_t* z_off
+        cdef Py_ssize_t* a_off
+        cdef Py_ssize_t* o_off
+        cdef Py_ssize_t* d_off
+        if rows < 1:
+            raise ValueError(f"a workspace needs at least one row, got {rows}")
+        self.network = network
+        self.rows = rows
+        self.training = training
+        self.dtype = _float_dtype(dtype)
+        self._offsets = np.zeros(4 * L, dtype=np.intp)
+        z_off = &self._offsets[0]
+        a_off = z_off + L
+        o_off = a_off + L
+        d_off = o_off + L
+        for l in range(L - 1):
+            width = rows * network._units[l + 1]
+            z_off[l] = cur
+            if network._needs_z[l]:
+                cur += width
+            a_off[l] = cur
+            cur += width
+            o_off[l] = a_off[l]
+            if training and network._dropout[l] > 0:
+                o_off[l] = cur
+                cur += width
+        self.acts = np.empty(max(cur, 1), dtype=self.dtype)
+        cur = 0
+        for l in range(L):
+            d_off[l] = cur
+            cur += rows * network._units[l + 1]
+        self.net.t_off = cur
+        if training:
+            deltas_size = cur + rows * network.max_hidden
+            n_features, n_outputs = network._units[0], network._units[L]
+            self.deltas = np.empty(max(deltas_size, 1), dtype=self.dtype)
+            self.out = np.empty((rows, n_outputs), dtype=self.dtype)
+            self.grads = np.zeros(network.n_params, dtype=self.dtype)
+            self.X_batch = np.empty((rows if dense_batches else 1, n_features),
+                                    dtype=self.dtype)
+            self.Y_batch = np.empty((rows, n_outputs), dtype=self.dtype)
+            self.sw_batch = np.empty(rows, dtype=self.dtype)
+        self._reserve_threads(1)
+        self.net.n_layers = L
+        self.net.units = &network._units[0]
+        self.net.w_off = &network._w_off[0]
+        self.net.b_off = &network._b_off[0]
+        self.net.s_off = &network._s_off[0]
+        self.net.act = &network._act[0]
+        self.net.act_param = &network._act_param[0]
+        self.net.dropout = &(network._dropout if training else network._no_dropout)[0]
+        self.net.n_coefs = network.n_coefs
+        self.net.n_params = network.n_params
+        self.net.max_hidden = network.max_hidden
+        self.net.z_off = z_off
+        self.net.a_off = a_off
+        self.net.o_off = o_off
+        self.net.d_off = d_off
+
+    cdef _reserve_threads(self, int n_threads):
+        """Per-thread statistics slots for n_threads threads (kept when large enough)."""
+        cdef Py_ssize_t slots = max(n_threads, 1)
+        if self.thread_cpu is None or self.thread_cpu.shape[0] < slots:
+            self.counts = np.zeros(slots * self.network.n_hidden_units, dtype=np.int64)
+            self.thread_cpu = np.full(slots, -1.0)
+
+    def unit_counts(self):
+        """Per hidden unit: rows with a pre-activation <= 0 in the last counted epoch."""
+        return self.counts.reshape(-1, self.network.n_hidden_units).sum(axis=0)
+
+    cdef void* _check(self, object params, bint writable) except NULL:
+        return _data(params, self.dtype, self.network.n_params, writable, "params")
+
+
+cdef class Input:
+    """The rows the first layer reads: a dense C-contiguous matrix, or CSR arrays with
+    int32 indices. Built by ``Input.dense`` / ``Input.csr`` (``relumlp._inference.as_input``
+    converts what users pass); the arrays are kept, never copied."""
+    cdef readonly bint sparse
+    cdef readonly Py_ssize_t n_samples, n_features
+    cdef readonly object dtype
+    cdef readonly object X, data, indices, indptr
+    cdef const void* x
+    cdef const void* values
+    cdef const int* cols
+    cdef const int* rowptr
+
+    @staticmethod
+    def dense(X):
+        """A dense C-contiguous float32 or float64 matrix."""
+        cdef Input self = Input.__new__(Input)
+        if not isinstance(X, np.ndarray) or X.ndim != 2:
+            raise ValueError("dense input must be a 2-d NumPy array")
+        self.dtype = _float_dtype(X.dtype)
+        self.n_samples, self.n_features = X.shape
+        self.x = _data(X, self.dtype, X.size, False, "X")
+        self.X = X
+        return self
+
+    @staticmethod
+    def csr(data, indices, indptr, Py_ssize_t n_features):
+        """CSR arrays (float data, int32 indices and indptr) of an (n, n_features) X."""
+        cdef Input self = Input.__new__(Input)
+        if not isinstance(indptr, np.ndarray) or indptr.ndim != 1 or indptr.size < 1:
+            raise ValueError("indptr must be a 1-d array of n_samples + 1 offsets")
+        self.sparse = True
+        self.dtype = _float_dtype(data.dtype)
+        self.n_samples = indptr.size - 1
+        self.n_features = n_features
+        self.rowptr = <const int*> _data(indptr, np.dtype(np.int32), indptr.size, False,
+                                         "indptr")
+        nnz = indptr[indptr.size - 1]
+        if data.size < nnz or indices.size < nnz:
+            raise ValueError("data and indices must hold indptr[-1] values")
+        self.values = _data(data, self.dtype, data.size, False, "data")
+        self.cols = <const int*> _data(indices, np.dtype(np.int32), indices.size, False,
+                                       "indices")
+        self.data, self.indices, self.indptr = data, indices, indptr
+        return self
+
+    cdef void batch(self, Batch* b) noexcept:
+        """A batch over this input, starting at row 0, with no options."""
+        memset(b, 0, sizeof(Batch))
+        if self.sparse:
+            b.data = self.values
+            b.indices = self.cols
+            b.indptr = self.rowptr
+        else:
+            b.X = self.x
+
+
+cdef class Dataset:
+    """Training rows: an ``Input``, targets ``Y`` of shape (n_samples, n_outputs) and
+    sample weights ``sw`` of shape (n_samples,), all in one dtype."""
+    cdef readonly Input X
+    cdef readonly object Y, sw
+    cdef const void* y
+    cdef const void* w
+
+    def __init__(self, Input X, Y, sw):
+        if not isinstance(Y, np.ndarray) or Y.ndim != 2 or Y.shape[0] != X.n_samples:
+            raise ValueError(f"Y must be 2-d with {X.n_samples} rows")
+        self.y = _data(Y, X.dtype, Y.size, False, "Y")
+        self.w = _data(sw, X.dtype, X.n_samples, False, "sw")
+        self.X, self.Y, self.sw = X, Y, sw
+
+    @property
+    def n_outputs(self):
+        return self.Y.shape[1]
+
+
+cdef class Optimizer:
+    """An optimizer's rule, hyperparameters and flat state, as the step kernel reads
+    them: ``Optimizer.sgd(velocity, ...)`` or ``Optimizer.adam(m, v, ...)``.
+    ``sgd_epoch`` advances ``t`` (Adam's step count) by one per minibatch."""
+    cdef readonly int solver
+    cdef readonly double learning_rate, momentum, beta_1, beta_2, epsilon
+    cdef readonly bint nesterov
+    cdef public long long t
+    cdef readonly object state_1, state_2
+
+    @staticmethod
+    def sgd(velocity, *, double learning_rate, double momentum, bint nesterov):
+        """Minibatch SGD with (Nesterov) momentum; ``velocity`` is updated in place."""
+        cdef Optimizer self = Optimizer.__new__(Optimizer)
+        self.solver = SGD
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.epsilon = 1.0
+        self.state_1 = self.state_2 = velocity
+        return self
+
+    @staticmethod
+    def adam(m, v, *, double learning_rate, double beta_1, double beta_2, double epsilon,
+             long long t):
+        """Adam after ``t`` steps; the moments ``m`` and ``v`` are updated in place."""
+        cdef Optimizer self = Optimizer.__new__(Optimizer)
+        self.solver = ADAM
+        self.learning_rate = learning_rate
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.t = t
+        self.state_1, self.state_2 = m, v
+        return self
+
+    cdef void step(self, Step* st) noexcept:
+        """The Step of this optimizer (finalisation fields left for the caller)."""
+        memset(st, 0, sizeof(Step))
+        st.solver = self.solver
+        st.lr = self.learning_rate
+        st.momentum = self.momentum
+        st.nesterov = self.nesterov
+        st.lr_t = self.learning_rate
+        st.beta_1 = self.beta_1
+        st.beta_2 = self.beta_2
+        st.epsilon = self.epsilon
+
+
+cdef class Objective:
+    """What training minimises: the loss (a ``Loss`` code), the L2 (``alpha``) and L1
+    (``l1``) penalties on the weights, log-loss clipping, gradient clipping
+    (``max_grad_norm``, 0 for none) and the dropout masks (``dropout_seed``;
+    ``dropout_stream`` numbers the next minibatch's masks and ``sgd_epoch`` advances it
+    by one per minibatch)."""
+    cdef readonly int loss
+    cdef readonly double alpha, l1, clip_eps, max_grad_norm
+    cdef public u64 dropout_seed
+    cdef public long long dropout_stream
+
+    def __init__(self, *, int loss, double alpha, double clip_eps, double l1=0.0,
+                 double max_grad_norm=0.0, u64 dropout_seed=0, long long dropout_stream=0):
+        self.loss = loss
+        self.alpha = alpha
+        self.l1 = l1
+        self.clip_eps = clip_eps
+        self.max_grad_norm = max_grad_norm
+        self.dropout_seed = dropout_seed
+        self.dropout_stream = dropout_stream
+
+    cdef void terms(self, Terms* t, int n_threads) noexcept:
+        t.loss = self.loss
+        t.alpha = self.alpha
+        t.l1 = self.l1
+        t.clip_eps = self.clip_eps
+        t.seed = self.dropout_seed
+        t.n_threads = n_threads
+
+
+# ---------------------------------------------------------------------------------------
+# The epoch: serial (each minibatch whole, kernels parallel inside) or row-split (each
+# minibatch in fixed parts shared by the threads). Both read one EpochData.
+
+cdef struct EpochData:
+    const Net* net
+    const Terms* terms
+    void* W                     # IN/OUT: flat parameters
+    void* G                     # OUT: gradient of the last minibatch
+    void* S1                    # IN/OUT: optimizer state
+    void* S2
+    const void* X               # dense X (NULL when sparse: batch.data et al.)
+    const void* Y               # (n_samples, n_outputs)
+    const void* sw              # (n_samples,)
+    const Py_ssize_t* idx       # the epoch's sample order
+    bint shuffled               # idx is not 0, 1, 2, ...: batches are gathered
+    void* X_batch               # gather buffers (batch_size rows)
+    void* Y_batch
+    void* sw_batch
+    void* acts
+    void* deltas
+    void* out
+    double* partials            # penalty partials per optimizer chunk
+    Py_ssize_t n_samples, batch_size, n_batches, n_chunks, n_features, n_outputs
+    long long t0                # Adam's step count before the epoch
+    long long stream0           # dropout stream of the first minibatch
+
+
+cdef inline void _batch_rows(
+        const EpochData* e, Py_ssize_t start, Py_ssize_t r0, Py_ssize_t r1,
+        bint gather_x, floating dummy) noexcept nogil:
+    """Gather rows [r0, r1) of the shuffled minibatch starting at `start` (Y, sw and,
+    for dense input, X) into the batch buffers."""
+    cdef const Py_ssize_t* rows = e.idx + start + r0
+    cdef Py_ssize_t i
+    _gather_rows(<const floating*> e.Y, e.n_outputs, rows, r1 - r0,
+                 <floating*> e.Y_batch + r0 * e.n_outputs)
+    if gather_x:
+        _gather_rows(<const floating*> e.X, e.n_features, rows, r1 - r0,
+                     <floating*> e.X_batch + r0 * e.n_features)
+    for i in range(r0, r1):
+        (<floating*> e.sw_batch)[i] = (<const floating*> e.sw)[e.idx[start + i]]
+
+
+cdef inline const floating* _batch_Y(const EpochData* e, Py_ssize_t start,
+                                     floating dummy) noexcept nogil:
+    return (<const floating*> e.Y_batch if e.shuffled
+            else <const floating*> e.Y + start * e.n_outputs)
+
+
+cdef inline const floating* _batch_sw(const EpochData* e, Py_ssize_t start,
+                                      floating dummy) noexcept nogil:
+    return <const floating*> e.sw_batch if e.shuffled else <const floating*> e.sw + start
+
+
+cdef double _epoch_serial(const EpochData* e, Batch* batch, Step* st,
+                          double max_grad_norm, floating dummy) noexcept nogil:
+    """Every minibatch whole, one after the other; returns the summed loss."""
+    cdef const Net* net = e.net
+    cdef floating* W = <floating*> e.W
+    cdef floating* G = <floating*> e.G
+    cdef Py_ssize_t start = 0, n_b, bi = 0
+    cdef double acc = 0, sw_sum, raw
+    cdef double penalty = _penalty(net, e.terms, <const floating*> W)
+    cdef const floating* Yp
+    cdef const floating* swp
+    while start < e.n_samples:
+        n_b = min(e.batch_size, e.n_samples - start)
+        batch.n = n_b
+        batch.stream = <u64> (e.stream0 + bi)
+        if e.shuffled:
+            _batch_rows(e, start, 0, n_b, e.X != NULL, dummy)
+        Yp = _batch_Y(e, start, dummy)
+        swp = _batch_sw(e, start, dummy)
+        if e.X == NULL:
+            batch.rows = e.idx + start if e.shuffled else NULL
+            batch.row0 = start
+        elif e.shuffled:
+            batch.X = e.X_batch
+        else:
+            batch.X = <const floating*> e.X + start * e.n_features
+        sw_sum = _weight_sum(swp, n_b)
+        raw = _batch_raw_loss_gradient(net, batch, e.terms, Yp, swp, W,
+                                       <floating*> e.acts, <floating*> e.deltas,
+                                       <floating*> e.out, G, False)
+        acc += (_data_loss(raw, sw_sum, e.n_outputs, e.terms.loss) + penalty / sw_sum) * n_b
+        st.sw_sum = sw_sum
+        st.finalize = max_grad_norm <= 0
+        if not st.finalize:
+            # Clipping needs the whole finalised gradient before any update.
+            _finalize_gradient(G, W, net.n_coefs, net.n_params, <floating> e.terms.alpha,
+                               <floating> e.terms.l1, <floating> sw_sum, e.terms.n_threads)
+            _clip_by_norm(G, net.n_params, max_grad_norm)
+        if st.solver == ADAM:
+            st.lr_t = _adam_rate(st.lr, st.beta_1, st.beta_2, e.t0 + bi + 1)
+        penalty = _fused_step(W, G, <floating*> e.S1, <floating*> e.S2, net.n_coefs,
+                              net.n_params, st, e.partials, e.terms.alpha, e.terms.l1,
+                              e.terms.n_threads)
+        bi += 1
+        start += n_b
+    return acc
+
+
+cdef struct RowSplit:
+    # The row-split epoch's shared state, next to EpochData.
+    relumlp_seq* seq            # ticket sequencer of the phases
+    Py_ssize_t n_parts          # fixed parts per minibatch (the arithmetic's split)
+    double* row_loss            # (batch_size,) weighted loss of each row
+    void* slope_parts           # (n_parts, n_slopes) PReLU slope sums per part, or NULL
+    Py_ssize_t s_start, n_slopes
+    double penalty0             # penalty of the weights before the epoch
+    double* acc                 # OUT: summed loss
+    long long* counts           # per-thread dead-unit counters, or NULL
+    Py_ssize_t counts_stride
+    double* thread_cpu          # OUT: CPU seconds of each thread
+
+
+cdef void _epoch_rows_worker(int tid, const EpochData* e, const RowSplit* rs,
+                             const Step* st0, floating dummy) noexcept nogil:
     """One thread's share of an epoch in which each minibatch is split into n_parts
     fixed parts: rows for the forward and delta passes, blocks of the gradient sums,
     chunks of the optimizer step (three phases per batch). The threads claim parts in
-    order (tickets of `seq`) and a part starts once every part of the earlier phases is
-    done, so no thread waits for another that has not claimed work: a sibling that
-    another process preempts holds up the others only if it holds a part. BLAS runs
-    single-threaded inside. Which thread runs a part does not change its arithmetic,
-    so the result is the same bit for bit on any number of threads; sums over rows are
-    taken in row order. PReLU slope sums: each part's into its own row of slope_parts,
-    added in part order."""
+    order (tickets of the sequencer) and a part starts once every part of the earlier
+    phases is done, so no thread waits for another that has not claimed work: a sibling
+    that another process preempts holds up the others only if it holds a part. BLAS
+    runs single-threaded inside. Which thread runs a part does not change its
+    arithmetic, so the result is the same bit for bit on any number of threads; sums
+    over rows are taken in row order. PReLU slope sums: each part's into its own row of
+    slope_parts, added in part order."""
+    cdef const Net* net = e.net
     cdef Batch b
     cdef Step st = st0[0]
-    cdef Py_ssize_t s_start = net.b_off[net.n_layers - 1] + net.units[net.n_layers]
-    cdef Py_ssize_t n_slopes = net.n_params - s_start, k, q
+    cdef floating* W = <floating*> e.W
+    cdef floating* G = <floating*> e.G
+    cdef floating* acts = <floating*> e.acts
+    cdef floating* deltas = <floating*> e.deltas
+    cdef floating* out = <floating*> e.out
+    cdef floating* slope_parts = <floating*> rs.slope_parts
+    cdef Py_ssize_t n_parts = rs.n_parts, n_slopes = rs.n_slopes, n_out = e.n_outputs
+    cdef Py_ssize_t start, n_b, r0, r1, i, p, bi, phase, inst, k, q
+    cdef Py_ssize_t total = 3 * e.n_batches * n_parts
     cdef floating slope_sum
-    cdef Py_ssize_t n_features = net.units[0], n_out = net.units[net.n_layers]
-    cdef Py_ssize_t start, n_b, r0, r1, i, p, bi, phase, inst
-    cdef Py_ssize_t n_chunks = (net.n_params + _STEP_CHUNK - 1) // _STEP_CHUNK
-    cdef Py_ssize_t n_batches = (n_samples + batch_size - 1) // batch_size
-    cdef Py_ssize_t total = 3 * n_batches * n_parts
     cdef int ticket
     cdef double sw_sum, raw, penalty
     cdef const floating* Yp
     cdef const floating* swp
     cdef double cpu0 = _thread_cpu()
-    b.data = NULL
-    b.indices = NULL
-    b.indptr = NULL
-    b.rows = NULL
-    b.row0 = 0
-    b.mask_row0 = 0
-    b.counts = counts + tid * counts_stride if counts != NULL else NULL
-    b.nonfinite = NULL
-    b.counts_stride = counts_stride
+    memset(&b, 0, sizeof(Batch))
+    b.counts = rs.counts + tid * rs.counts_stride if rs.counts != NULL else NULL
+    b.counts_stride = rs.counts_stride
     while True:
-        ticket = _seq_claim(seq)
+        ticket = _seq_claim(rs.seq)
         if ticket >= total:
             break
         inst = ticket // n_parts
         p = ticket % n_parts
         bi = inst // 3
         phase = inst % 3
-        _seq_wait(seq, <int> (inst * n_parts))  # every part of the earlier phases
-        start = bi * batch_size
-        n_b = min(batch_size, n_samples - start)
-        b.stream = <u64> (step0 + bi)
-        if shuffled:
-            Yp = Y_batch
-            swp = sw_batch
-            b.X = X_batch
+        _seq_wait(rs.seq, <int> (inst * n_parts))  # every part of the earlier phases
+        start = bi * e.batch_size
+        n_b = min(e.batch_size, e.n_samples - start)
+        b.stream = <u64> (e.stream0 + bi)
+        Yp = _batch_Y(e, start, dummy)
+        swp = _batch_sw(e, start, dummy)
+        if e.shuffled:
+            b.X = e.X_batch
         else:
-            Yp = Y + start * n_out
-            swp = sw + start
-            b.X = X + start * n_features
+            b.X = <const floating*> e.X + start * e.n_features
         if phase == 0:
             # Rows: forward, loss terms, output delta, hidden deltas.
             r0 = n_b * p // n_parts
             r1 = n_b * (p + 1) // n_parts
-            if shuffled:
-                _gather_rows(Y, n_out, idx + start + r0, r1 - r0, Y_batch + r0 * n_out)
-                _gather_rows(X, n_features, idx + start + r0, r1 - r0,
-                             X_batch + r0 * n_features)
-                for i in range(r0, r1):
-                    sw_batch[i] = sw[idx[start + i]]
+            if e.shuffled:
+                _batch_rows(e, start, r0, r1, True, dummy)
             b.n = r1 - r0
             b.row_off = r0
             if r1 > r0:
-                _forward(net, &b, W, acts, out, obj.seed, 1)
+                _forward(net, &b, W, acts, out, e.terms.seed, 1)
                 _loss_sum(out + r0 * n_out, Yp + r0 * n_out, swp + r0, r1 - r0, n_out,
-                          obj.loss, obj.clip_eps, row_loss + r0)
+                          e.terms.loss, e.terms.clip_eps, rs.row_loss + r0)
                 _output_delta(out + r0 * n_out, Yp + r0 * n_out, swp + r0,
                               deltas + net.d_off[net.n_layers - 1] + r0 * n_out, r1 - r0,
                               n_out, 1)
-                _backward_deltas(net, &b, W, acts, deltas, G, False, obj.seed, 1,
+                _backward_deltas(net, &b, W, acts, deltas, G, False, e.terms.seed, 1,
                                  slope_parts + p * n_slopes if slope_parts != NULL
-                                 else NULL, s_start)
+                                 else NULL, rs.s_start)
             elif slope_parts != NULL:
                 memset(slope_parts + p * n_slopes, 0, n_slopes * sizeof(floating))
         elif phase == 1:
@@ -1039,297 +1518,275 @@ cdef void _epoch_rows_worker(
                     slope_sum = 0
                     for q in range(n_parts):
                         slope_sum = slope_sum + slope_parts[q * n_slopes + k]
-                    G[s_start + k] = slope_sum
+                    G[rs.s_start + k] = slope_sum
             if p == 0:
                 # The batch's loss, in row order, with the penalty of the weights it
                 # saw: the previous step's partials (no step of this batch has begun).
-                sw_sum = 0
+                sw_sum = _weight_sum(swp, n_b)
                 raw = 0
                 for i in range(n_b):
-                    sw_sum += swp[i]
-                    raw += row_loss[i]
-                penalty = penalty0 if bi == 0 else _sum_partials(partials, n_chunks,
-                                                                 obj.alpha, obj.l1)
-                acc[0] += (_data_loss(raw, sw_sum, n_out, obj.loss) + penalty / sw_sum) * n_b
+                    raw += rs.row_loss[i]
+                penalty = rs.penalty0 if bi == 0 else _sum_partials(
+                    e.partials, e.n_chunks, e.terms.alpha, e.terms.l1)
+                rs.acc[0] += (_data_loss(raw, sw_sum, n_out, e.terms.loss)
+                              + penalty / sw_sum) * n_b
         else:
             # Chunks of the optimizer step; every part forms the same scalars.
-            sw_sum = 0
-            for i in range(n_b):
-                sw_sum += swp[i]
-            st.sw_sum = sw_sum
+            st.sw_sum = _weight_sum(swp, n_b)
             if st.solver == ADAM:
-                st.lr_t = st.lr * _sqrt(1 - st.beta_2 ** (t0 + bi + 1)) / (
-                    1 - st.beta_1 ** (t0 + bi + 1))
-            _step_chunks(W, G, S1, S2, net.n_coefs, net.n_params, &st, partials,
-                         n_chunks * p // n_parts, n_chunks * (p + 1) // n_parts)
-        _seq_done(seq)
-    if thread_cpu != NULL:
-        thread_cpu[tid] = _thread_cpu() - cpu0 if cpu0 >= 0 else -1
+                st.lr_t = _adam_rate(st.lr, st.beta_1, st.beta_2, e.t0 + bi + 1)
+            _step_chunks(W, G, <floating*> e.S1, <floating*> e.S2, net.n_coefs,
+                         net.n_params, &st, e.partials, e.n_chunks * p // n_parts,
+                         e.n_chunks * (p + 1) // n_parts)
+        _seq_done(rs.seq)
+    if rs.thread_cpu != NULL:
+        rs.thread_cpu[tid] = _thread_cpu() - cpu0 if cpu0 >= 0 else -1
 
 
-def sgd_epoch(
-        floating[::1] params,           # IN/OUT: flat parameters
-        floating[::1] grads,            # OUT: last batch's gradient (scratch)
-        floating[::1] state_1,          # IN/OUT: velocity (sgd) or first moment (adam)
-        floating[::1] state_2,          # IN/OUT: second moment (adam; unused by sgd)
-        const floating[:, ::1] X,       # IN: dense X, or (0, n_features) when sparse
-        const floating[::1] X_data,     # IN: CSR data (empty when dense)
-        const int[::1] X_indices,
-        const int[::1] X_indptr,
-        const floating[:, ::1] Y,       # IN: (n_samples, n_outputs) targets
-        const floating[::1] sw,         # IN: (n_samples,) sample weights
-        const Py_ssize_t[::1] idx,      # IN: sample order of this epoch
-        const Py_ssize_t[::1] layout,
-        const double[::1] layer_params,
-        floating[:, ::1] X_batch,       # scratch: (batch_size, n_features), dense shuffle
-        floating[:, ::1] Y_batch,       # scratch: (batch_size, n_outputs)
-        floating[::1] sw_batch,         # scratch: (batch_size,)
-        floating[::1] acts,             # scratch: hidden Z / A for batch_size rows
-        floating[::1] deltas,           # scratch: dZ for batch_size rows
-        floating[:, ::1] out,           # scratch: (batch_size, n_outputs)
-        bint sparse, bint shuffled, Py_ssize_t batch_size,
-        int solver, int loss, double alpha, double l1, double clip_eps,
-        double max_grad_norm, u64 dropout_seed, long long step,
-        double learning_rate, double momentum, bint nesterov,
-        double beta_1, double beta_2, double epsilon, long long t,
-        int n_threads, Py_ssize_t row_parts=0, long long[::1] counts=None,
-        double[::1] thread_cpu=None):
-    """Run one epoch of minibatch SGD or Adam with the GIL released.
+cdef double _epoch_rows(const EpochData* e, RowSplit* rs, const Step* st, int n_threads,
+                        floating dummy) noexcept nogil:
+    """The row-split epoch on n_threads threads; returns the summed loss."""
+    cdef double acc = 0
+    rs.acc = &acc
+    rs.penalty0 = _penalty(e.net, e.terms, <const floating*> e.W)
+    with parallel(num_threads=n_threads):
+        _epoch_rows_worker(threadid(), e, rs, st, dummy)
+    return acc
 
-    With ``row_parts`` > 1 (dense input, no clipping, BLAS limited to one
+
+cdef inline bint _is_shuffled(const Py_ssize_t[::1] idx) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(idx.shape[0]):
+        if idx[i] != i:
+            return True
+    return False
+
+
+def sgd_epoch(params, Workspace ws, Dataset data, const Py_ssize_t[::1] idx,
+              Optimizer opt, Objective obj, int n_threads, Py_ssize_t row_parts=0,
+              bint count_units=False):
+    """Run one epoch of minibatch SGD or Adam over rows ``idx`` with the GIL released.
+
+    ``ws`` is a training workspace whose ``rows`` is the batch size. Minibatches are
+    taken in the order of ``idx`` (rows are gathered into the workspace unless ``idx``
+    is 0, 1, 2, ...). ``params`` (and ``opt``'s state) are updated in place; ``ws.grads``
+    holds the last minibatch's gradient; ``opt.t`` and ``obj.dropout_stream`` advance by
+    one per minibatch.
+
+    With ``row_parts`` > 1 (dense input, no gradient clipping, BLAS limited to one
     thread by the caller) every minibatch is split into that many fixed parts, shared
-    by the ``n_threads`` threads (any number, 1 included: the result is the same bit
-    for bit), and ``thread_cpu`` (if given, ``n_threads`` slots) gets each thread's CPU
-    seconds in the epoch (-1 where unknown). ``counts`` (``n_threads`` slots of one
-    counter per hidden unit) accumulates, per unit, how many rows had a
-    pre-activation <= 0.
+    by the ``n_threads`` threads (any number, 1 included: the result is the same bit for
+    bit), and ``ws.thread_cpu[:n_threads]`` gets each thread's CPU seconds in the epoch
+    (-1 where unknown). With ``count_units``, ``ws.unit_counts()`` then gives, per hidden
+    unit, how many rows had a pre-activation <= 0.
 
-    Returns ``(accumulated_loss, t, step)``: the sum over batches of batch loss times
-    batch size (scikit-learn's definition; divide by n_samples for ``loss_``), Adam's
-    step count and the dropout batch counter after the epoch.
+    Returns the sum over minibatches of minibatch loss times minibatch size
+    (scikit-learn's definition: divide by the number of rows for ``loss_``).
     """
-    cdef Net net = _read_layout(layout, layer_params)
-    cdef Objective obj
+    cdef Network network = ws.network
+    cdef EpochData e
+    cdef RowSplit rs
+    cdef Terms terms
     cdef Batch batch
-    cdef Py_ssize_t n_samples = idx.shape[0], n_out = Y.shape[1], start, i, n_b
-    cdef Py_ssize_t n_features = net.units[0]
-    cdef double acc = 0, sw_sum, lr_t, raw
-    cdef const floating* Yp
-    cdef const floating* swp
-    cdef floating* G = &grads[0]
-    cdef floating* W = &params[0]
     cdef Step st
-    cdef double penalty
-    cdef double* partials
-    obj.loss = loss
-    obj.alpha = alpha
-    obj.l1 = l1
-    obj.clip_eps = clip_eps
-    obj.seed = dropout_seed
-    obj.n_threads = n_threads
-    st.solver = solver
-    st.alpha = alpha
-    st.l1 = l1
-    st.lr = learning_rate
-    st.momentum = momentum
-    st.nesterov = nesterov
-    st.lr_t = learning_rate
-    st.beta_1 = beta_1
-    st.beta_2 = beta_2
-    st.epsilon = epsilon
-    cdef Py_ssize_t counts_stride = 0
-    cdef long long* counts_p = NULL
-    _set_input(&batch, X, X_data, X_indices, X_indptr, sparse)
-    if counts is not None:
-        for i in range(1, net.n_layers):
-            counts_stride += net.units[i]
-        if counts.shape[0] < counts_stride * max(n_threads, 1):
-            raise ValueError("counts is too small for n_threads slots of hidden units")
-        counts_p = &counts[0] if counts_stride > 0 else NULL
-    batch.counts = counts_p
-    batch.counts_stride = counts_stride
-    partials = <double*> malloc(2 * (net.n_params // _STEP_CHUNK + 1) * sizeof(double))
-    if partials == NULL:
-        raise MemoryError()
-    cdef double* row_loss
     cdef relumlp_seq seq
-    cdef double acc_shared = 0
-    cdef Py_ssize_t n_slopes
-    cdef floating* slope_parts
-    cdef Py_ssize_t n_batches = (n_samples + batch_size - 1) // batch_size
-    cdef double* cpu_p = NULL
-    if thread_cpu is not None:
-        if thread_cpu.shape[0] < n_threads:
-            raise ValueError("thread_cpu needs one slot per thread")
-        cpu_p = &thread_cpu[0]
+    cdef double acc
+    cdef bint f64 = ws.dtype == np.float64
+    cdef Py_ssize_t n_samples = idx.shape[0]
+    if not ws.training:
+        raise ValueError("sgd_epoch needs a training workspace")
+    if data.X.dtype != ws.dtype or data.X.n_features != network.n_features \
+            or data.n_outputs != network.n_outputs:
+        raise ValueError("the data do not match the workspace's network or dtype")
+    if n_samples == 0:
+        return 0.0
+    if np.min(idx) < 0 or np.max(idx) >= data.X.n_samples:
+        raise ValueError("idx has rows outside the data")
+    if opt.solver != SGD and opt.solver != ADAM:
+        raise ValueError(f"unknown solver code {opt.solver}")
+    memset(&e, 0, sizeof(EpochData))
+    memset(&rs, 0, sizeof(RowSplit))
+    e.net = &ws.net
+    obj.terms(&terms, n_threads)
+    e.terms = &terms
+    e.W = ws._check(params, True)
+    e.G = _data(ws.grads, ws.dtype, network.n_params, True, "grads")
+    e.S1 = _data(opt.state_1, ws.dtype, network.n_params, True, "optimizer state")
+    e.S2 = _data(opt.state_2, ws.dtype, network.n_params, True, "optimizer state")
+    e.X = data.X.x if not data.X.sparse else NULL
+    e.Y = data.y
+    e.sw = data.w
+    e.idx = &idx[0]
+    e.shuffled = _is_shuffled(idx)
+    if e.shuffled and e.X != NULL and ws.X_batch.shape[0] < ws.rows:
+        raise ValueError("shuffled dense input needs a workspace with dense_batches=True")
+    e.X_batch = cnp.PyArray_DATA(ws.X_batch)
+    e.Y_batch = cnp.PyArray_DATA(ws.Y_batch)
+    e.sw_batch = cnp.PyArray_DATA(ws.sw_batch)
+    e.acts = cnp.PyArray_DATA(ws.acts)
+    e.deltas = cnp.PyArray_DATA(ws.deltas)
+    e.out = cnp.PyArray_DATA(ws.out)
+    e.n_samples = n_samples
+    e.batch_size = ws.rows
+    e.n_batches = (n_samples + ws.rows - 1) // ws.rows
+    e.n_chunks = (network.n_params + _STEP_CHUNK - 1) // _STEP_CHUNK
+    e.n_features = network.n_features
+    e.n_outputs = network.n_outputs
+    e.t0 = opt.t
+    e.stream0 = obj.dropout_stream
+    opt.step(&st)
+    st.alpha = obj.alpha
+    st.l1 = obj.l1
+    data.X.batch(&batch)
+    ws._reserve_threads(n_threads)
+    if count_units and network.n_hidden_units > 0:
+        ws.counts.fill(0)
+        batch.counts = rs.counts = <long long*> cnp.PyArray_DATA(ws.counts)
+        batch.counts_stride = rs.counts_stride = network.n_hidden_units
+    partials = np.empty(2 * e.n_chunks, dtype=np.float64)
+    e.partials = <double*> cnp.PyArray_DATA(partials)
     # The sequencer counts tickets (3 phases x parts per batch) in a C int.
-    if row_parts > 1 and not sparse and max_grad_norm <= 0 and \
-            3 * n_batches * row_parts < 2147483647:
+    if row_parts > 1 and e.X != NULL and obj.max_grad_norm <= 0 and \
+            3 * e.n_batches * row_parts < 2147483647:
         st.finalize = True
-        row_loss = <double*> malloc(batch_size * sizeof(double))
-        n_slopes = net.n_params - (net.b_off[net.n_layers - 1] + net.units[net.n_layers])
-        slope_parts = NULL
-        if n_slopes > 0:
-            slope_parts = <floating*> malloc(row_parts * n_slopes * sizeof(floating))
-        if row_loss == NULL or (n_slopes > 0 and slope_parts == NULL):
-            free(row_loss)
-            free(slope_parts)
-            free(partials)
-            raise MemoryError()
-        _seq_init(&seq)
+        row_loss = np.empty(ws.rows, dtype=np.float64)
+        rs.seq = &seq
+        _seq_init(rs.seq, _sequencer_spin)
+        rs.n_parts = row_parts
+        rs.row_loss = <double*> cnp.PyArray_DATA(row_loss)
+        rs.s_start = network._b_off[network.n_layers - 1] + network.n_outputs
+        rs.n_slopes = network.n_params - rs.s_start
+        if rs.n_slopes > 0:
+            slope_parts = np.empty(row_parts * rs.n_slopes, dtype=ws.dtype)
+            rs.slope_parts = cnp.PyArray_DATA(slope_parts)
+        ws.thread_cpu.fill(-1.0)
+        rs.thread_cpu = <double*> cnp.PyArray_DATA(ws.thread_cpu)
         with nogil:
-            penalty = _penalty(&net, &obj, W)
-            with parallel(num_threads=n_threads):
-                _epoch_rows_worker(
-                    threadid(), &net, &obj, &st, W, G, &state_1[0],
-                    &state_2[0], &X[0, 0], &Y[0, 0], &sw[0], &idx[0], shuffled,
-                    &X_batch[0, 0], &Y_batch[0, 0], &sw_batch[0], &acts[0], &deltas[0],
-                    &out[0, 0], row_loss, partials, n_samples, batch_size, t, step,
-                    penalty, &acc_shared, counts_p, counts_stride, &seq, row_parts, cpu_p,
-                    slope_parts)
-        free(slope_parts)
-        free(row_loss)
-        free(partials)
-        return (acc_shared, t + (n_batches if solver == ADAM else 0), step + n_batches)
-    with nogil:
-        penalty = _penalty(&net, &obj, W)
-        start = 0
-        while start < n_samples:
-            n_b = min(batch_size, n_samples - start)
-            batch.n = n_b
-            batch.stream = <u64> step
-            if shuffled:
-                _gather_rows(&Y[0, 0], n_out, &idx[start], n_b, &Y_batch[0, 0])
-                for i in range(n_b):
-                    sw_batch[i] = sw[idx[start + i]]
-                Yp = &Y_batch[0, 0]
-                swp = &sw_batch[0]
+            if f64:
+                acc = _epoch_rows(&e, &rs, &st, n_threads, <double> 0)
             else:
-                Yp = &Y[start, 0]
-                swp = &sw[start]
-            if sparse:
-                batch.rows = &idx[start] if shuffled else NULL
-                batch.row0 = start
-            elif shuffled:
-                _gather_rows(&X[0, 0], n_features, &idx[start], n_b, &X_batch[0, 0])
-                batch.X = &X_batch[0, 0]
+                acc = _epoch_rows(&e, &rs, &st, n_threads, <float> 0)
+    else:
+        with nogil:
+            if f64:
+                acc = _epoch_serial(&e, &batch, &st, obj.max_grad_norm, <double> 0)
             else:
-                batch.X = &X[start, 0]
-
-            sw_sum = 0
-            for i in range(n_b):
-                sw_sum += swp[i]
-            raw = _batch_raw_loss_gradient(&net, &batch, &obj, Yp, swp, W, &acts[0],
-                                           &deltas[0], &out[0, 0], G, False)
-            acc += (_data_loss(raw, sw_sum, n_out, loss) + penalty / sw_sum) * n_b
-            st.sw_sum = sw_sum
-            st.finalize = max_grad_norm <= 0
-            if not st.finalize:
-                # Clipping needs the whole finalised gradient before any update.
-                _finalize_gradient(G, W, net.n_coefs, net.n_params, <floating> alpha,
-                                   <floating> l1, <floating> sw_sum, n_threads)
-                _clip_by_norm(G, net.n_params, max_grad_norm)
-            if solver == ADAM:
-                t += 1
-                st.lr_t = learning_rate * _sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
-            penalty = _fused_step(W, G, &state_1[0], &state_2[0], net.n_coefs,
-                                  net.n_params, &st, partials, alpha, l1, n_threads)
-            step += 1
-            start += n_b
-        free(partials)
-    return acc, t, step
+                acc = _epoch_serial(&e, &batch, &st, obj.max_grad_norm, <float> 0)
+    if opt.solver == ADAM:
+        opt.t += e.n_batches
+    obj.dropout_stream += e.n_batches
+    return acc
 
 
-def loss_gradient(
-        const floating[::1] params,     # IN
-        floating[::1] grads,            # OUT: mean gradient (with the penalties)
-        const floating[:, ::1] X,
-        const floating[::1] X_data,
-        const int[::1] X_indices,
-        const int[::1] X_indptr,
-        const floating[:, ::1] Y,
-        const floating[::1] sw,
-        const Py_ssize_t[::1] layout,
-        const double[::1] layer_params,
-        floating[::1] acts,             # scratch for `chunk` rows
-        floating[::1] deltas,           # scratch for `chunk` rows
-        floating[:, ::1] out,           # scratch: (chunk, n_outputs)
-        bint sparse, Py_ssize_t chunk, int loss, double alpha, double l1,
-        double clip_eps, u64 dropout_seed, long long step, int n_threads):
-    """Full-batch objective and gradient (used by lbfgs), in chunks of rows.
+cdef double _loss_gradient(const Net* net, Batch* batch, const Terms* terms,
+                           const floating* Y, const floating* sw, Py_ssize_t n_samples,
+                           Py_ssize_t chunk, const floating* W, floating* G,
+                           floating* acts, floating* deltas, floating* out) noexcept nogil:
+    """The full-batch objective and its mean gradient (in G), chunk rows at a time."""
+    cdef Py_ssize_t n_out = net.units[net.n_layers], start = 0, n_b
+    cdef double raw = 0, sw_sum = _weight_sum(sw, n_samples)
+    cdef const floating* X = <const floating*> batch.X
+    cdef Py_ssize_t n_features = net.units[0]
+    while start < n_samples:
+        n_b = min(chunk, n_samples - start)
+        batch.n = n_b
+        batch.row0 = start
+        batch.mask_row0 = start
+        if X != NULL:
+            batch.X = X + start * n_features
+        raw += _batch_raw_loss_gradient(net, batch, terms, Y + start * n_out, sw + start,
+                                        W, acts, deltas, out, G, start > 0)
+        start += n_b
+    _finalize_gradient(G, W, net.n_coefs, net.n_params, <floating> terms.alpha,
+                       <floating> terms.l1, <floating> sw_sum, terms.n_threads)
+    return _data_loss(raw, sw_sum, n_out, terms.loss) + _penalty(net, terms, W) / sw_sum
 
-    Returns the loss: data term plus ``(0.5 * alpha * ||W||^2 + l1 * |W|_1) / sw.sum()``.
-    Dropout (if the layout has any) uses the masks of batch counter ``step``, so the
-    objective is a deterministic function of the parameters.
+
+def loss_gradient(params, Workspace ws, Dataset data, Objective obj, int n_threads):
+    """Full-batch objective at ``params`` (used by lbfgs), ``ws.rows`` rows at a time.
+
+    Returns the loss: data term plus ``(0.5 * alpha * ||W||^2 + l1 * |W|_1) / sw.sum()``;
+    ``ws.grads`` gets its gradient. Dropout (if the network has any) uses the masks of
+    stream ``obj.dropout_stream``, so the objective is a deterministic function of the
+    parameters.
     """
-    cdef Net net = _read_layout(layout, layer_params)
-    cdef Objective obj
+    cdef Network network = ws.network
+    cdef Terms terms
     cdef Batch batch
-    cdef Py_ssize_t n_samples = Y.shape[0], n_out = Y.shape[1], start, n_b, i
-    cdef double raw = 0, sw_sum = 0, total
-    cdef floating* G = &grads[0]
-    cdef const floating* W = &params[0]
-    obj.loss = loss
-    obj.alpha = alpha
-    obj.l1 = l1
-    obj.clip_eps = clip_eps
-    obj.seed = dropout_seed
-    obj.n_threads = n_threads
-    _set_input(&batch, X, X_data, X_indices, X_indptr, sparse)
-    batch.stream = <u64> step
+    cdef double total
+    cdef const void* W = ws._check(params, False)
+    cdef void* G = _data(ws.grads, ws.dtype, network.n_params, True, "grads")
+    cdef void* acts = cnp.PyArray_DATA(ws.acts)
+    cdef void* deltas = cnp.PyArray_DATA(ws.deltas)
+    cdef void* out = cnp.PyArray_DATA(ws.out)
+    cdef Py_ssize_t n = data.X.n_samples
+    if not ws.training:
+        raise ValueError("loss_gradient needs a training workspace")
+    if data.X.dtype != ws.dtype or data.X.n_features != network.n_features \
+            or data.n_outputs != network.n_outputs or n == 0:
+        raise ValueError("the data do not match the workspace's network or dtype")
+    cdef bint f64 = ws.dtype == np.float64
+    obj.terms(&terms, n_threads)
+    data.X.batch(&batch)
+    batch.stream = <u64> obj.dropout_stream
     with nogil:
-        for i in range(n_samples):
-            sw_sum += sw[i]
-        start = 0
-        while start < n_samples:
-            n_b = min(chunk, n_samples - start)
-            batch.n = n_b
-            batch.row0 = start
-            batch.mask_row0 = start
-            if not sparse:
-                batch.X = &X[start, 0]
-            raw += _batch_raw_loss_gradient(&net, &batch, &obj, &Y[start, 0], &sw[start],
-                                            W, &acts[0], &deltas[0], &out[0, 0], G,
-                                            start > 0)
-            start += n_b
-        _finalize_gradient(G, W, net.n_coefs, net.n_params, <floating> alpha,
-                           <floating> l1, <floating> sw_sum, n_threads)
-        total = _data_loss(raw, sw_sum, n_out, loss) + _penalty(&net, &obj, W) / sw_sum
+        if f64:
+            total = _loss_gradient(&ws.net, &batch, &terms, <const double*> data.y,
+                                   <const double*> data.w, n, ws.rows, <const double*> W,
+                                   <double*> G, <double*> acts, <double*> deltas,
+                                   <double*> out)
+        else:
+            total = _loss_gradient(&ws.net, &batch, &terms, <const float*> data.y,
+                                   <const float*> data.w, n, ws.rows, <const float*> W,
+                                   <float*> G, <float*> acts, <float*> deltas,
+                                   <float*> out)
     return total
 
 
-def forward(
-        const floating[::1] params,
-        const floating[:, ::1] X,
-        const floating[::1] X_data,
-        const int[::1] X_indices,
-        const int[::1] X_indptr,
-        const Py_ssize_t[::1] layout,
-        const double[::1] layer_params,  # dropout rates must be 0 (predict mode)
-        floating[::1] acts,             # scratch for `chunk` rows
-        floating[:, ::1] out,           # OUT: (n_samples, n_outputs)
-        bint sparse, Py_ssize_t chunk, int n_threads, bint check_finite=False):
-    """Output activations of the network for every row, `chunk` rows at a time.
+cdef void _forward_chunks(const Net* net, Batch* batch, Py_ssize_t n_samples,
+                          Py_ssize_t chunk, const floating* W, floating* acts,
+                          floating* out, int n_threads) noexcept nogil:
+    """Output activations of n_samples rows, chunk rows at a time."""
+    cdef Py_ssize_t start = 0, n_out = net.units[net.n_layers]
+    cdef const floating* X = <const floating*> batch.X
+    while start < n_samples:
+        batch.n = min(chunk, n_samples - start)
+        batch.row0 = start
+        if X != NULL:
+            batch.X = X + start * net.units[0]
+        _forward(net, batch, W, acts, out + start * n_out, 0, n_threads)
+        start += batch.n
 
-    With check_finite, returns True if X has a NaN or an infinity (found in the first
+
+def forward(params, Workspace ws, Input X, out, int n_threads, bint check_finite=False):
+    """Output activations of every row of ``X`` into ``out``, ``ws.rows`` rows at a time.
+
+    With ``check_finite``, returns True if X has a NaN or an infinity (found in the first
     layer's product, so no separate pass over X), else False.
     """
-    cdef Net net = _read_layout(layout, layer_params)
+    cdef Network network = ws.network
     cdef Batch batch
-    cdef Py_ssize_t n_samples = out.shape[0], start
     cdef int nonfinite = 0
-    _set_input(&batch, X, X_data, X_indices, X_indptr, sparse)
+    cdef Py_ssize_t n = X.n_samples
+    cdef const void* W = ws._check(params, False)
+    cdef void* acts = cnp.PyArray_DATA(ws.acts)
+    cdef void* Z
+    if X.dtype != ws.dtype or X.n_features != network.n_features:
+        raise ValueError("X does not match the workspace's network or dtype")
+    Z = _data(out, ws.dtype, n * network.n_outputs, True, "out")
+    X.batch(&batch)
     if check_finite:
         batch.nonfinite = &nonfinite
+    cdef bint f64 = ws.dtype == np.float64
+    if n == 0:
+        return False
     with nogil:
-        start = 0
-        while start < n_samples:
-            batch.n = min(chunk, n_samples - start)
-            batch.row0 = start
-            if not sparse:
-                batch.X = &X[start, 0]
-            _forward(&net, &batch, &params[0], &acts[0], &out[start, 0], 0, n_threads)
-            start += batch.n
+        if f64:
+            _forward_chunks(&ws.net, &batch, n, ws.rows, <const double*> W,
+                            <double*> acts, <double*> Z, n_threads)
+        else:
+            _forward_chunks(&ws.net, &batch, n, ws.rows, <const float*> W,
+                            <float*> acts, <float*> Z, n_threads)
     return nonfinite != 0
 
 
@@ -1393,36 +1850,52 @@ cdef void _forward_block(
         _bias_output_forward(out, params + net.b_off[L - 1], n, net.units[L], net.act[L - 1], 1)
 
 
-def forward_small(
-        const floating[::1] params,
-        const floating[:, ::1] X,           # (n, n_features), n <= SMALL_ROWS_MAX
-        const Py_ssize_t[::1] layout,       # a prediction layout for >= n rows
-        const double[::1] layer_params,
-        floating[::1] acts,
-        floating[:, ::1] out,               # OUT: (n, n_outputs)
-        int n_threads, bint check_finite=False):
-    """Output activations of a few dense rows, each layer split by columns among threads.
+cdef void _forward_small(const Net* net, const floating* X, Py_ssize_t n,
+                         const floating* W, floating* acts, floating* out,
+                         int n_threads) noexcept nogil:
+    if n_threads <= 1:
+        _forward_block(net, X, n, W, acts, out, 0, 1)
+    else:
+        with parallel(num_threads=n_threads):
+            _forward_block(net, X, n, W, acts, out, threadid(), omp_get_num_threads())
 
-    With check_finite, returns True (and computes nothing) if X has a NaN or an infinity.
+
+def forward_small(params, Workspace ws, Input X, out, int n_threads,
+                  bint check_finite=False):
+    """Output activations of a few dense rows (at most ``SMALL_ROWS_MAX``, and at most
+    ``ws.rows``), each layer split by columns among threads.
+
+    With ``check_finite``, returns True (and computes nothing) if X has a NaN or an
+    infinity.
     """
-    cdef Net net = _read_layout(layout, layer_params)
-    cdef Py_ssize_t n = X.shape[0]
-    cdef int tid
+    cdef Network network = ws.network
+    cdef Py_ssize_t n = X.n_samples
+    cdef const void* W = ws._check(params, False)
+    cdef void* acts = cnp.PyArray_DATA(ws.acts)
+    cdef void* Z
+    if X.sparse or X.dtype != ws.dtype or X.n_features != network.n_features:
+        raise ValueError("forward_small takes dense rows matching the workspace")
+    if n > _SMALL_ROWS_MAX or n > ws.rows:
+        raise ValueError(f"forward_small takes at most {min(_SMALL_ROWS_MAX, ws.rows)} "
+                         f"rows, got {n}")
+    Z = _data(out, ws.dtype, n * network.n_outputs, True, "out")
+    cdef bint f64 = ws.dtype == np.float64, nonfinite = False
     if n == 0:
         return False
-    if n > _SMALL_ROWS_MAX:
-        raise ValueError(f"forward_small takes at most {_SMALL_ROWS_MAX} rows, got {n}")
-    if check_finite and not _all_finite(&X[0, 0], n * X.shape[1]):
-        return True
     with nogil:
-        if n_threads <= 1:
-            _forward_block(&net, &X[0, 0], n, &params[0], &acts[0], &out[0, 0], 0, 1)
+        if f64:
+            nonfinite = check_finite and not _all_finite(<const double*> X.x,
+                                                         n * X.n_features)
+            if not nonfinite:
+                _forward_small(&ws.net, <const double*> X.x, n, <const double*> W,
+                               <double*> acts, <double*> Z, n_threads)
         else:
-            with parallel(num_threads=n_threads):
-                tid = threadid()
-                _forward_block(&net, &X[0, 0], n, &params[0], &acts[0], &out[0, 0], tid,
-                               omp_get_num_threads())
-    return False
+            nonfinite = check_finite and not _all_finite(<const float*> X.x,
+                                                         n * X.n_features)
+            if not nonfinite:
+                _forward_small(&ws.net, <const float*> X.x, n, <const float*> W,
+                               <float*> acts, <float*> Z, n_threads)
+    return nonfinite
 
 
 SMALL_ROWS_MAX = _SMALL_ROWS_MAX
@@ -1585,29 +2058,38 @@ def adam_update(floating[::1] params, const floating[::1] grads, floating[::1] m
     _update_only(&params[0], &grads[0], &m[0], &v[0], params.shape[0], &st, n_threads)
 
 
-def adam_step(floating[::1] params, floating[::1] grads, floating[::1] m, floating[::1] v,
-              Py_ssize_t n_coefs, double sw_sum, double alpha, double l1, double lr_t,
-              double beta_1, double beta_2, double epsilon, int n_threads):
-    """The fused training step: finalise the raw sums in grads (in place), Adam-update
-    params, m, v; returns 0.5 alpha ||W||^2 + l1 |W|_1 of the new weights."""
+def fused_step(params, grads, Optimizer opt, Objective obj, Py_ssize_t n_coefs,
+               double sw_sum, int n_threads):
+    """The training step of one minibatch: finalise the raw sums in ``grads`` in place
+    (``obj``'s penalties on the first ``n_coefs`` entries, divided by ``sw_sum``), then
+    one step of ``opt`` (Adam: step ``opt.t + 1``); returns 0.5 alpha ||W||^2 + l1 |W|_1
+    of the new weights. ``opt.t`` is not advanced."""
     cdef Step st
     cdef double penalty
-    cdef double* partials = <double*> malloc(
-        2 * (params.shape[0] // _STEP_CHUNK + 1) * sizeof(double))
-    if partials == NULL:
-        raise MemoryError()
-    memset(&st, 0, sizeof(Step))
-    st.solver = ADAM
+    cdef object dtype = _float_dtype(np.asarray(params).dtype)
+    cdef Py_ssize_t size = np.asarray(params).size
+    cdef void* W = _data(params, dtype, size, True, "params")
+    cdef void* G = _data(grads, dtype, size, True, "grads")
+    cdef void* S1 = _data(opt.state_1, dtype, size, True, "optimizer state")
+    cdef void* S2 = _data(opt.state_2, dtype, size, True, "optimizer state")
+    cdef double[::1] partials = np.empty(2 * (size // _STEP_CHUNK + 1))
+    if not 0 <= n_coefs <= size:
+        raise ValueError(f"n_coefs must be in [0, {size}], got {n_coefs}")
+    opt.step(&st)
     st.finalize = True
-    st.alpha = alpha
-    st.l1 = l1
+    st.alpha = obj.alpha
+    st.l1 = obj.l1
     st.sw_sum = sw_sum
-    st.lr_t = lr_t
-    st.beta_1 = beta_1
-    st.beta_2 = beta_2
-    st.epsilon = epsilon
+    if opt.solver == ADAM:
+        st.lr_t = _adam_rate(st.lr, st.beta_1, st.beta_2, opt.t + 1)
+    cdef bint f64 = dtype == np.float64
     with nogil:
-        penalty = _fused_step(&params[0], &grads[0], &m[0], &v[0], n_coefs, params.shape[0],
-                              &st, partials, alpha, l1, n_threads)
-    free(partials)
+        if f64:
+            penalty = _fused_step(<double*> W, <double*> G, <double*> S1, <double*> S2,
+                                  n_coefs, size, &st, &partials[0], st.alpha, st.l1,
+                                  n_threads)
+        else:
+            penalty = _fused_step(<float*> W, <float*> G, <float*> S1, <float*> S2,
+                                  n_coefs, size, &st, &partials[0], st.alpha, st.l1,
+                                  n_threads)
     return penalty

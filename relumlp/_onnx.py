@@ -1,7 +1,7 @@
 """ONNX export of fitted relumlp estimators, for inference without Python.
 
 The graph is assembled node by node with ``onnx.helper`` from the fitted ``coefs_``,
-``intercepts_`` and ``prelu_slopes_``; it reproduces ``_training.forward`` (the kernels'
+``intercepts_`` and ``prelu_slopes_``; it reproduces ``_inference.forward`` (the kernels'
 prediction pass, where dropout is off and the weights are used as stored, since training
 uses inverted dropout). Install the optional dependency with ``pip install relumlp[onnx]``.
 """

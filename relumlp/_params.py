@@ -8,6 +8,7 @@ gradients and optimizer state are flat buffers of the same length. Only the weig
 """
 import numpy as np
 
+from relumlp import _kernels
 from relumlp._activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 
 
@@ -60,57 +61,26 @@ class NetworkLayout:
     def n_outputs(self):
         return self.units[-1]
 
-    def layout_array(self, rows, training=True):
-        """The arrays the kernels read, with workspace offsets for ``rows`` rows.
+    @property
+    def network(self):
+        """The kernels' typed view of this layout (``_kernels.Network``), built once."""
+        network = self.__dict__.get("_network")
+        if network is None:
+            network = self.__dict__["_network"] = _kernels.Network(
+                units=self.units, w_off=self.w_off, b_off=self.b_off,
+                s_off=self.s_off[:-1], act=self.act_codes, act_param=self.act_params,
+                needs_z=self.needs_z, dropout=self.dropout, n_coefs=self.n_coefs,
+                n_params=self.n_params)
+        return network
 
-        Parameters
-        ----------
-        rows : int
-            Rows of the workspaces (batch size or chunk size).
-        training : bool, default=True
-            False for prediction: no dropout, no dropout buffers.
+    def workspace(self, rows, dtype, training=False, dense_batches=False):
+        """A new ``_kernels.Workspace`` for passes over up to ``rows`` rows."""
+        return _kernels.Workspace(self.network, rows, dtype, training=training,
+                                  dense_batches=dense_batches)
 
-        Returns
-        -------
-        layout : ndarray of intp
-        layer_params : ndarray of float64
-            Activation parameters, then dropout rates, one per layer.
-        acts_size, deltas_size : int
-            Elements needed by the activation and delta workspaces.
-        """
-        key = (rows, training)
-        cache = self.__dict__.setdefault("_layout_cache", {})
-        if key not in cache:
-            cache[key] = self._layout_array(rows, training)
-        return cache[key]
-
-    def _layout_array(self, rows, training):
-        z_off, a_off, o_off, d_off = [], [], [], []
-        dropout = self.dropout if training else [0.0] * len(self.dropout)
-        cur = 0
-        for width, needs_z, rate in zip(self.units[1:-1], self.needs_z, dropout):
-            z_off.append(cur)
-            if needs_z:
-                cur += rows * width
-            a_off.append(cur)
-            cur += rows * width
-            o_off.append(a_off[-1])
-            if rate > 0:
-                o_off[-1] = cur
-                cur += rows * width
-        z_off.append(0)
-        a_off.append(0)
-        o_off.append(0)
-        d_off = _offsets([rows * w for w in self.units[1:]], 0)
-        # After the deltas: scratch for dL/dA of one hidden layer.
-        t_off = rows * sum(self.units[1:])
-        deltas_size = t_off + rows * max(self.units[1:-1], default=0)
-        layout = np.concatenate(
-            [[self.n_layers, self.n_coefs, self.n_params, t_off], self.units, self.w_off,
-             self.b_off, self.s_off, self.act_codes, z_off, a_off, o_off, d_off]
-        ).astype(np.intp)
-        layer_params = np.array(self.act_params + [0.0] + dropout + [0.0], dtype=np.float64)
-        return layout, layer_params, max(cur, 1), max(deltas_size, 1)
+    def __getstate__(self):
+        # The kernels' view is rebuilt on demand, never pickled.
+        return {k: v for k, v in self.__dict__.items() if k != "_network"}
 
     def views(self, flat):
         """Per-layer ``coefs``, ``intercepts`` and PReLU ``slopes`` views into ``flat``.

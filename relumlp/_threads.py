@@ -1,19 +1,58 @@
-"""How many threads the kernels and the matrix products use.
+"""Thread policy: how many threads every kernel, product and epoch uses, and why.
 
-``effective_n_threads()`` is called once per ``fit`` / ``predict`` and the result is
-passed down to every kernel. It describes relumlp's own build, not scikit-learn's.
-``blas_limit()`` caps BLAS at one thread while a fit's products are too small for a
-second thread to pay (threshold from benchmarks/thread_sweep.py, see RESULTS.md).
+Every thread-policy decision and constant of relumlp lives here. Each constant comes
+from a sweep in ``benchmarks/thread_sweep.py`` (figures: RESULTS.md, "Thread policy")
+and was measured on one machine: a guess on another CPU until measured there. The
+kernels receive plain integers: a thread count per call, and the two thresholds they
+need inside compiled loops (``_kernels.set_thread_policy``, set below at import).
+
+Results never depend on a thread count: work is split into parts fixed by the data,
+and reductions add their partials in a fixed order. So every choice here may follow
+the clock.
 """
 import contextlib
 import threading
+import time
 
 from joblib import cpu_count
 
-from relumlp._kernels import omp_max_threads
-from relumlp._kernels import openmp_enabled as _openmp_enabled
+from relumlp import _kernels
+
+# --------------------------------------------------------------------- constants
+# Elementwise loops over fewer elements than this run on one thread: below it, waking
+# the OpenMP team costs more than the loop.
+MIN_PARALLEL_SIZE = 50_000
+
+# A waiter of the row-split epoch's sequencer spins this many pause instructions
+# (~50 µs) before it sleeps: short waits on an idle machine end in the spin, while a
+# waiter whose sibling was preempted gives the core back.
+SEQUENCER_SPIN = 4000
+
+# Bytes of weights (all layers) from which the few-rows forward pass uses two threads
+# (then one thread per half of it): below, waking a thread costs more than the share
+# of the weights it streams.
+SMALL_PARALLEL_BYTES = 1_000_000
+
+# A two-thread few-rows call slower than SMALL_SLOW_S + SMALL_SLOW_S_PER_BYTE * weight
+# bytes means the second thread waited for a core held by another process or by a
+# spinning BLAS pool: the calls of the next SMALL_BACKOFF_S seconds run on one thread.
+SMALL_SLOW_S, SMALL_SLOW_S_PER_BYTE, SMALL_BACKOFF_S = 1e-3, 1e-9, 0.5
+
+# In fits that cannot split minibatches (sparse input, gradient clipping, tiny
+# batches), a second BLAS thread pays only once the largest product of a minibatch
+# reaches this many flops: between products OpenBLAS's worker goes idle, and every
+# product pays its wake-up.
+BLAS_PARALLEL_FLOPS = 300_000_000
+
+# Work per minibatch (6 x batch x weights, all products) from which the row-split
+# epoch on several threads beats the serial epoch on one.
+ROW_SPLIT_FLOPS = 6_000_000
+
+_kernels.set_thread_policy(min_parallel_size=MIN_PARALLEL_SIZE,
+                           sequencer_spin=SEQUENCER_SPIN)
 
 
+# ---------------------------------------------------------------- what the build has
 def openmp_enabled():
     """Return True if relumlp's kernels were built with OpenMP support.
 
@@ -29,53 +68,11 @@ def openmp_enabled():
     >>> isinstance(relumlp.openmp_enabled(), bool)
     True
     """
-    return _openmp_enabled()
+    return _kernels.openmp_enabled()
 
-
-def effective_n_threads():
-    """Number of threads for the elementwise kernels.
-
-    Honours ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits(user_api="openmp")``
-    (both act through ``omp_get_max_threads()``) and the CPU quota of the process
-    (``joblib.cpu_count``). Always 1 for a serial build.
-
-    BLAS and OpenMP must not fight: OpenBLAS's idle threads spin for a long time after
-    each product, so an OpenMP region that needs the same cores waits for the scheduler
-    to preempt them (measured: 12 ms instead of 15 µs for a 256 x 256 relu). So the
-    elementwise kernels use OpenMP only while the BLAS that relumlp calls runs on one
-    thread (small fits, or ``threadpool_limits(1, user_api="blas")``); otherwise the
-    matrix products get the cores and the elementwise passes run on the calling thread.
-
-    Fits running at the same time in other threads of the process (joblib's threading
-    backend sets no per-thread limit) split the threads between them.
-    """
-    if not _openmp_enabled():
-        return 1
-    n_threads = max(1, min(omp_max_threads(), _cpu_count()))
-    if n_threads > 1 and _blas_threads() > 1:
-        return 1
-    # Fits running in other threads of this process share the cores.
-    return max(1, n_threads // max(1, _active_fits))
-
-
-def small_predict_n_threads(weight_bytes):
-    """Threads for the few-rows forward pass (it calls no BLAS, so no BLAS query).
-
-    A second thread pays once each core streams enough of the weights to cover the
-    ~2 µs of waking it: from ``SMALL_PARALLEL_BYTES`` of weights, and then one thread
-    per half of it (the sweep in ``benchmarks/thread_sweep.py``, RESULTS.md).
-    """
-    if weight_bytes < SMALL_PARALLEL_BYTES or not _openmp_enabled():
-        return 1
-    n_threads = max(1, min(omp_max_threads(), _cpu_count()))
-    n_threads = min(n_threads, weight_bytes // (SMALL_PARALLEL_BYTES // 2))
-    return max(1, n_threads // max(1, _active_fits))
-
-
-# Bytes of weights (all layers) from which the one-row forward pass uses two threads.
-SMALL_PARALLEL_BYTES = 1_000_000
 
 _cpus = None
+_controller = None
 
 
 def _cpu_count():
@@ -101,19 +98,74 @@ def _blas_threads():
     return max((lib.num_threads for lib in libs), default=1)
 
 
-# In fits that cannot split minibatches (sparse input, gradient clipping, tiny
-# batches), a second BLAS thread pays only once the largest BLAS product of a minibatch
-# reaches this many flops: between products the elementwise work lets OpenBLAS's worker
-# go idle, and every product pays its wake-up. Measured with whole fits in
-# benchmarks/thread_sweep.py (RESULTS.md, clipped fits): one thread 2.3x faster at 4
-# and 26 MFLOP, 1.2x at 134; two threads 1.08x faster at 302 and 1.15x from 540 MFLOP.
-# One thread also leaves the cores to relumlp's OpenMP kernels (a sparse fit's CSR
-# products: 1.25x) and keeps a fit from collapsing when another process holds a core.
-BLAS_PARALLEL_FLOPS = 300_000_000
-
-_controller = None
+def _omp_threads():
+    """OpenMP threads available to this fit: the OpenMP limit, the CPU quota, and a
+    share of them when other fits run in other threads of this process."""
+    if not _kernels.openmp_enabled():
+        return 1
+    return max(1, min(_kernels.omp_max_threads(), _cpu_count()))
 
 
+# ------------------------------------------------------------------ elementwise work
+def effective_n_threads():
+    """Number of threads for the elementwise kernels.
+
+    Honours ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits(user_api="openmp")``
+    (both act through ``omp_get_max_threads()``) and the CPU quota of the process
+    (``joblib.cpu_count``). Always 1 for a serial build.
+
+    BLAS and OpenMP must not fight: OpenBLAS's idle threads spin for a long time after
+    each product, so an OpenMP region that needs the same cores waits for the scheduler
+    to preempt them. So the elementwise kernels use OpenMP only while the BLAS that
+    relumlp calls runs on one thread (small fits, or
+    ``threadpool_limits(1, user_api="blas")``); otherwise the matrix products get the
+    cores and the elementwise passes run on the calling thread.
+
+    Fits running at the same time in other threads of the process (joblib's threading
+    backend sets no per-thread limit) split the threads between them.
+    """
+    n_threads = _omp_threads()
+    if n_threads > 1 and _blas_threads() > 1:
+        return 1
+    return max(1, n_threads // max(1, _active_fits))
+
+
+# --------------------------------------------------------------- few-rows prediction
+class FewRows:
+    """Threads for the few-rows forward pass (it calls no BLAS, so no BLAS query).
+
+    A second thread pays from ``SMALL_PARALLEL_BYTES`` of weights. A two-thread call
+    that took too long sends the calls of the next ``SMALL_BACKOFF_S`` seconds to one
+    thread (the result does not depend on the thread count: each output column is
+    summed in the same order whichever thread computes it).
+    """
+
+    def __init__(self):
+        self.backoff_until = 0.0
+
+    def wanted(self, weight_bytes):
+        """Threads that pay for a model of ``weight_bytes`` bytes of weights."""
+        if weight_bytes < SMALL_PARALLEL_BYTES or not _kernels.openmp_enabled():
+            return 1
+        n_threads = min(_omp_threads(), weight_bytes // (SMALL_PARALLEL_BYTES // 2))
+        return max(1, n_threads // max(1, _active_fits))
+
+    def n_threads(self, weight_bytes):
+        """``(n_threads, timed)``: timed calls report their time to ``record``."""
+        n_threads = self.wanted(weight_bytes)
+        if n_threads > 1 and time.monotonic() >= self.backoff_until:
+            return n_threads, True
+        return 1, False
+
+    def record(self, seconds, weight_bytes):
+        if seconds > SMALL_SLOW_S + SMALL_SLOW_S_PER_BYTE * weight_bytes:
+            self.backoff_until = time.monotonic() + SMALL_BACKOFF_S
+
+
+few_rows = FewRows()
+
+
+# ---------------------------------------------------------------------------- epochs
 def epoch_plan(layout, batch_size, sparse=False, clipping=False):
     """How a fit's epochs use the cores: ``(context, row_parts)``.
 
@@ -124,7 +176,7 @@ def epoch_plan(layout, batch_size, sparse=False, clipping=False):
       by relumlp's OpenMP threads, so one thread pool owns the cores and the
       elementwise work and the optimizer step are parallel too. The parts, not the
       threads, fix the arithmetic: the epochs may run on fewer threads
-      (``_training._TeamChoice``) with the same result.
+      (``TeamChoice``) with the same result.
     - Otherwise, every per-batch BLAS product under ``BLAS_PARALLEL_FLOPS``: BLAS on
       one thread (it would not gain from two).
     - Otherwise BLAS keeps its threads and the elementwise work runs on one thread.
@@ -132,8 +184,7 @@ def epoch_plan(layout, batch_size, sparse=False, clipping=False):
     # The BLAS products (a sparse input's first layer is relumlp's own CSR kernels).
     shapes = layout.coef_shapes[1:] if sparse else layout.coef_shapes
     largest = max((2 * batch_size * i * o for i, o in shapes), default=0)
-    omp = max(1, min(omp_max_threads(), _cpu_count())) if _openmp_enabled() else 1
-    omp //= 1 + _active_fits  # the share of this fit if others run in other threads
+    omp = _omp_threads() // (1 + _active_fits)  # this fit's share
     if (omp > 1 and not sparse and not clipping and batch_size >= 4 * omp
             and 6 * batch_size * layout.n_coefs >= ROW_SPLIT_FLOPS):
         return fit_scope(limit_blas=True), omp
@@ -143,13 +194,49 @@ def epoch_plan(layout, batch_size, sparse=False, clipping=False):
     return fit_scope(limit_blas=_active_fits > 0), 0
 
 
-# Work per minibatch (6 x batch x weights, all products) from which the row-split epoch
-# on two threads pays: benchmarks/thread_sweep.py (RESULTS.md) measured 0.8-1.1x the
-# serial epoch below 5 MFLOP, 1.3x from 8 MFLOP; in between the gain does not cover
-# the risk of a busy core (_training._TeamChoice).
-ROW_SPLIT_FLOPS = 6_000_000
+class TeamChoice:
+    """How many threads run the next row-split epoch: all of them, or one.
+
+    The row-split epoch gives the same weights, bit for bit, on any number of threads,
+    so the choice may follow the clock. All threads win on an idle machine. When
+    another process holds a core, a thread waits for its preempted sibling at every
+    phase of every minibatch, and on small minibatches one thread is then faster.
+
+    After an epoch on all threads, ``busy`` is the smallest CPU time of the other
+    threads as a share of the wall time (close to 1 when they had their cores). An
+    epoch with ``busy`` below ``CONTENDED``, or slower per row than the last one-thread
+    epoch, sends the next ``backoff`` epochs to one thread and multiplies ``backoff``
+    by 4 (up to ``MAX_WAIT``); an epoch without contention divides it by 4. An idle
+    machine never runs a one-thread epoch; under lasting contention a 50-epoch fit
+    tries all threads 4 times.
+    """
+
+    CONTENDED = 0.75
+    MAX_WAIT = 256
+
+    def __init__(self):
+        self.one = None       # time per row of the last one-thread epoch
+        self.wait = 0         # one-thread epochs before trying all threads again
+        self.backoff = 1
+
+    def threads(self, available):
+        if available <= 1 or self.wait > 0:
+            return 1
+        return available
+
+    def record(self, n_threads, per_row, busy=1.0):
+        if n_threads == 1:
+            self.one = per_row
+            self.wait = max(0, self.wait - 1)
+            return
+        if 0 <= busy < self.CONTENDED or (self.one is not None and self.one < per_row):
+            self.wait = self.backoff
+            self.backoff = min(4 * self.backoff, self.MAX_WAIT)
+        else:
+            self.backoff = max(1, self.backoff // 4)
 
 
+# ------------------------------------------------------------ fits in this process
 # Fits running in this process (threads of one process: joblib's threading backend, a
 # notebook's background fits). They share the cores: see effective_n_threads.
 _fits_lock = threading.Lock()

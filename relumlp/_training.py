@@ -17,173 +17,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from relumlp import _kernels
 from relumlp._activations import loss_code
-from relumlp._threads import effective_n_threads, epoch_plan, small_predict_n_threads
-
-# Rows per chunk in the full-batch (lbfgs) and prediction passes: bounds the workspace.
-CHUNK_ROWS = 4096
-
-# The float and double specialisations of the forward kernel, picked once: Cython's
-# fused-type dispatch costs more than predicting one row.
-_FORWARD = {np.float32: _kernels.forward["float"], np.float64: _kernels.forward["double"]}
-_FORWARD_SMALL = {np.float32: _kernels.forward_small["float"],
-                  np.float64: _kernels.forward_small["double"]}
-
-
-def as_kernel_input(X, dtype):
-    """Return ``(dense, data, indices, indptr, sparse)`` as the kernels take X.
-
-    Dense X becomes C-contiguous (a copy only if it was not); sparse X becomes CSR with
-    int32 indices. Read-only arrays are passed through without a copy.
-    """
-    empty_i = np.zeros(1, dtype=np.int32)
-    if sp.issparse(X):
-        X = X.tocsr() if X.format != "csr" else X
-        if X.nnz >= np.iinfo(np.int32).max:
-            raise ValueError("Sparse X with 2**31 or more stored values is not supported.")
-        data = np.ascontiguousarray(X.data, dtype=dtype)
-        if data.size == 0:
-            data = np.zeros(1, dtype=dtype)
-        return (np.zeros((0, X.shape[1]), dtype=dtype), data,
-                np.ascontiguousarray(X.indices, dtype=np.int32) if X.indices.size
-                else empty_i,
-                np.ascontiguousarray(X.indptr, dtype=np.int32), True)
-    return (np.ascontiguousarray(X, dtype=dtype), np.zeros(1, dtype=dtype), empty_i,
-            empty_i, False)
-
-
-def forward(layout, flat, X, n_threads=None, on_nonfinite=None):
-    """Output activations for every row of X (dense or sparse), in bounded memory.
-
-    on_nonfinite: if given, the kernels check X for NaN and infinity as they go (in
-    the first layer's product, not in a separate pass over X) and, if they find any,
-    it is called (to raise the usual error); if it returns, so does the result.
-    """
-    dtype = flat.dtype
-    n_samples = X.shape[0]
-    if (0 < n_samples <= _kernels.SMALL_ROWS_MAX and type(X) is np.ndarray
-            and not _needs_conversion(X, dtype)):
-        out = _forward_small(layout, flat, X, n_threads, on_nonfinite is not None)
-        if out is None:
-            on_nonfinite()
-            out = _forward_small(layout, flat, X, n_threads)
-        return out
-    chunk = max(1, min(n_samples, CHUNK_ROWS))
-    layout_arr, layer_params, acts_size, _ = layout.layout_array(chunk, training=False)
-    acts = np.empty(acts_size, dtype=dtype)
-    out = np.empty((n_samples, layout.n_outputs), dtype=dtype)
-    if n_threads is None:
-        # Below the parallel size no kernel uses a second thread: skip the query.
-        small = chunk * max(layout.units) < _kernels.MIN_PARALLEL_SIZE
-        n_threads = 1 if small else effective_n_threads()
-    if not n_samples:
-        return out
-    check = on_nonfinite is not None
-    nonfinite = False
-    if _needs_conversion(X, dtype):
-        # Convert block by block: never a full-size copy of X in another dtype/layout.
-        step = chunk * 4
-        for start in range(0, n_samples, step):
-            arr = as_kernel_input(X[start:start + step], dtype)
-            nonfinite |= _FORWARD[dtype.type](flat, *arr[:4], layout_arr, layer_params, acts,
-                                              out[start:start + step], arr[4], chunk,
-                                              n_threads, check)
-            del arr  # free this block before converting the next
-    else:
-        arr = as_kernel_input(X, dtype)
-        nonfinite = _FORWARD[dtype.type](flat, *arr[:4], layout_arr, layer_params, acts, out,
-                                         arr[4], chunk, n_threads, check)
-    if nonfinite:
-        on_nonfinite()
-    return out
-
-
-# A two-thread few-rows call slower than this (1 ms plus 1 ns per weight byte; idle
-# calls take tens of µs) means the second thread waited for a core held by another
-# process or by a spinning BLAS pool: the next calls, for _SMALL_BACKOFF seconds, run
-# on one thread. The result does not depend on the thread count (each output column
-# is summed in the same order whichever thread computes it).
-_SMALL_SLOW_S, _SMALL_SLOW_S_PER_BYTE, _SMALL_BACKOFF = 1e-3, 1e-9, 0.5
-_small_backoff_until = 0.0
-
-
-def _forward_small(layout, flat, X, n_threads=None, check_finite=False):
-    """Few dense rows (at most ``_kernels.SMALL_ROWS_MAX``): no BLAS, column split.
-
-    Returns None (and computes nothing) if check_finite and X has NaN or infinity.
-    """
-    global _small_backoff_until
-    dtype = flat.dtype
-    layout_arr, layer_params, acts_size, _ = layout.layout_array(_kernels.SMALL_ROWS_MAX,
-                                                                 training=False)
-    out = np.empty((X.shape[0], layout.n_outputs), dtype=dtype)
-    acts = np.empty(acts_size, dtype=dtype)
-    timed = False
-    if n_threads is None:
-        weight_bytes = layout.n_coefs * dtype.itemsize
-        n_threads = small_predict_n_threads(weight_bytes)
-        timed = n_threads > 1 and time.monotonic() >= _small_backoff_until
-        if not timed:
-            n_threads = 1
-    start = time.perf_counter()
-    nonfinite = _FORWARD_SMALL[dtype.type](flat, X, layout_arr, layer_params, acts, out,
-                                           n_threads, check_finite)
-    if timed and (time.perf_counter() - start
-                  > _SMALL_SLOW_S + _SMALL_SLOW_S_PER_BYTE * weight_bytes):
-        _small_backoff_until = time.monotonic() + _SMALL_BACKOFF
-    return None if nonfinite else out
-
-
-def _needs_conversion(X, dtype):
-    """Whether as_kernel_input would copy X (other dtype, layout or index type)."""
-    if sp.issparse(X):
-        return (X.format != "csr" or X.data.dtype != dtype
-                or X.indices.dtype != np.int32 or X.indptr.dtype != np.int32)
-    return X.dtype != dtype or not X.flags.c_contiguous
-
-
-class _TeamChoice:
-    """How many threads run the next row-split epoch: all of them, or one.
-
-    The row-split epoch gives the same weights, bit for bit, on any number of threads,
-    so the choice may follow the clock. All threads win on an idle machine. When
-    another process holds a core, a thread's sibling waits at the three barriers per
-    batch while it is preempted, and on small minibatches one thread is then faster
-    (digits-sized fits: 2.5-3x slower than idle on two threads, 1.1x on one).
-
-    After an epoch on all threads, ``busy`` is the smallest CPU time of the other
-    threads as a share of the wall time (close to 1 when they had their cores). An
-    epoch with ``busy`` below ``CONTENDED``, or slower per row than the last one-thread
-    epoch, sends the next ``backoff`` epochs to one thread and multiplies ``backoff``
-    by 4 (up to ``MAX_WAIT``); an epoch without contention divides it by 4. An idle
-    machine never runs a one-thread epoch; under lasting contention a 50-epoch fit
-    tries all threads 4 times (measured on digits with one core busy: 1.5x its idle
-    time per epoch, against 2.5-3x always on two threads).
-    """
-
-    CONTENDED = 0.75
-    MAX_WAIT = 256
-
-    def __init__(self):
-        self.one = None       # time per row of the last one-thread epoch
-        self.wait = 0         # one-thread epochs before trying all threads again
-        self.backoff = 1
-
-    def threads(self, available):
-        if available <= 1 or self.wait > 0:
-            return 1
-        return available
-
-    def record(self, n_threads, per_row, busy=1.0):
-        if n_threads == 1:
-            self.one = per_row
-            self.wait = max(0, self.wait - 1)
-            return
-        if 0 <= busy < self.CONTENDED or (self.one is not None and self.one < per_row):
-            self.wait = self.backoff
-            self.backoff = min(4 * self.backoff, self.MAX_WAIT)
-        else:
-            self.backoff = max(1, self.backoff // 4)
-
+from relumlp import _inference
+from relumlp._inference import as_input, forward
+from relumlp._threads import TeamChoice, effective_n_threads, epoch_plan
 
 class SGDState:
     """Momentum SGD state over the flat buffer, with scikit-learn's schedules."""
@@ -197,7 +33,6 @@ class SGDState:
         self.nesterov = nesterov
         self.power_t = power_t
         self.velocity = np.zeros(n_params, dtype=dtype)
-        self.unused = np.zeros(1, dtype=dtype)
 
     def iteration_ends(self, time_step):
         if self.lr_schedule == "invscaling":
@@ -217,10 +52,10 @@ class SGDState:
             print(msg + " Setting learning rate to %f" % self.learning_rate)
         return False
 
-    def epoch_args(self):
-        return dict(solver=_kernels.Solver.SGD, state_1=self.velocity, state_2=self.unused,
-                    learning_rate=self.learning_rate, momentum=self.momentum,
-                    nesterov=self.nesterov, beta_1=0.0, beta_2=0.0, epsilon=1.0, t=0)
+    def kernel(self):
+        """This epoch's rule and state, as the kernels take it."""
+        return _kernels.Optimizer.sgd(self.velocity, learning_rate=self.learning_rate,
+                                      momentum=self.momentum, nesterov=self.nesterov)
 
     def epoch_done(self, t):
         pass
@@ -247,15 +82,16 @@ class AdamState:
             print(msg + " Stopping.")
         return True
 
-    def epoch_args(self):
-        return dict(solver=_kernels.Solver.ADAM, state_1=self.ms, state_2=self.vs,
-                    learning_rate=self.learning_rate_init, momentum=0.0, nesterov=False,
-                    beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon, t=self.t)
+    def kernel(self):
+        """This epoch's rule and state, as the kernels take it."""
+        return _kernels.Optimizer.adam(self.ms, self.vs, learning_rate=self.learning_rate_init,
+                                       beta_1=self.beta_1, beta_2=self.beta_2,
+                                       epsilon=self.epsilon, t=self.t)
 
     def epoch_done(self, t):
         self.t = t
-        self.learning_rate = (self.learning_rate_init * np.sqrt(1 - self.beta_2**t)
-                              / (1 - self.beta_1**t))
+        self.learning_rate = _kernels.adam_learning_rate(self.learning_rate_init,
+                                                         self.beta_1, self.beta_2, t)
 
 
 def make_optimizer(est, n_params, dtype):
@@ -294,37 +130,45 @@ class Trainer:
         self.layout = layout
         self.flat = flat
         self.dtype = flat.dtype
-        self.X = as_kernel_input(X, self.dtype)
+        self.X = as_input(X, self.dtype)
         self.Y = np.ascontiguousarray(Y, dtype=self.dtype)
         self.sw = np.ascontiguousarray(sample_weight, dtype=self.dtype)
-        self.loss = loss_code(loss, layout.out_activation)
-        self.alpha = float(alpha)
-        self.alpha_l1 = float(alpha_l1)
+        self.data = _kernels.Dataset(self.X, self.Y, self.sw)
         self.max_grad_norm = 0.0 if max_grad_norm is None else float(max_grad_norm)
-        self.dropout_seed = int(dropout_seed)
-        self.step = 0
+        self.objective = _kernels.Objective(
+            loss=loss_code(loss, layout.out_activation), alpha=float(alpha),
+            l1=float(alpha_l1), clip_eps=float(np.finfo(self.dtype).eps),
+            max_grad_norm=self.max_grad_norm, dropout_seed=int(dropout_seed))
         self.started = False        # True once the first epoch / iteration begins
         self.row_parts = 0          # set by fit_stochastic from _threads.epoch_plan
-        self.team = _TeamChoice()   # threads for the row-split epochs, epoch by epoch
-        self.clip_eps = float(np.finfo(self.dtype).eps)
-        self.grads = np.zeros(layout.n_params, dtype=self.dtype)
+        self.team = TeamChoice()    # threads for the row-split epochs, epoch by epoch
         self.n_threads = None   # set per call, inside the caller's BLAS limits
-        self._batch_rows = None
+        self.ws = None
+
+    @property
+    def step(self):
+        return self.objective.dropout_stream
+
+    @step.setter
+    def step(self, value):
+        self.objective.dropout_stream = value
+
+    @property
+    def grads(self):
+        return self.ws.grads
+
+    @property
+    def loss(self):
+        return self.objective.loss
+
+    @property
+    def clip_eps(self):
+        return self.objective.clip_eps
 
     def _allocate(self, batch_size):
-        if self._batch_rows == batch_size:
-            return
-        self._batch_rows = batch_size
-        n_features = self.layout.units[0]
-        self.layout_arr, self.layer_params, acts_size, deltas_size = (
-            self.layout.layout_array(batch_size))
-        self.acts = np.empty(acts_size, dtype=self.dtype)
-        self.deltas = np.empty(deltas_size, dtype=self.dtype)
-        self.out = np.empty((batch_size, self.layout.n_outputs), dtype=self.dtype)
-        dense_rows = 1 if self.X[4] else batch_size
-        self.X_batch = np.empty((dense_rows, n_features), dtype=self.dtype)
-        self.Y_batch = np.empty((batch_size, self.Y.shape[1]), dtype=self.dtype)
-        self.sw_batch = np.empty(batch_size, dtype=self.dtype)
+        if self.ws is None or self.ws.rows != batch_size:
+            self.ws = self.layout.workspace(batch_size, self.dtype, training=True,
+                                            dense_batches=not self.X.sparse)
 
     def epoch(self, optimizer, idx, batch_size, count_units=False):
         """One pass over the rows ``idx`` (in that order); returns the summed loss.
@@ -336,33 +180,18 @@ class Trainer:
         self.n_threads = effective_n_threads()
         if self.row_parts:
             self.n_threads = self.team.threads(min(self.n_threads, self.row_parts))
-        counts = None
-        n_hidden_units = sum(self.layout.units[1:-1])
-        if count_units and n_hidden_units:
-            counts = np.zeros(max(self.n_threads, 1) * n_hidden_units, dtype=np.int64)
-        contiguous = idx.size == 0 or (
-            idx[0] == 0 and idx[-1] == idx.size - 1 and np.all(np.diff(idx) == 1)
-        )
-        args = optimizer.epoch_args()
-        thread_cpu = np.full(self.n_threads, -1.0) if self.row_parts else None
+        count = count_units and self.layout.network.n_hidden_units > 0
+        kernel = optimizer.kernel()
         started = time.perf_counter()
-        acc, t, self.step = _kernels.sgd_epoch(
-            self.flat, self.grads, args["state_1"], args["state_2"], *self.X[:4],
-            self.Y, self.sw, idx, self.layout_arr, self.layer_params, self.X_batch,
-            self.Y_batch, self.sw_batch, self.acts, self.deltas, self.out, self.X[4],
-            not contiguous, batch_size, args["solver"], self.loss, self.alpha,
-            self.alpha_l1, self.clip_eps, self.max_grad_norm, self.dropout_seed,
-            self.step, args["learning_rate"], args["momentum"], args["nesterov"],
-            args["beta_1"], args["beta_2"], args["epsilon"], args["t"], self.n_threads,
-            self.row_parts, counts, thread_cpu,
-        )
+        acc = _kernels.sgd_epoch(self.flat, self.ws, self.data, idx, kernel, self.objective,
+                                 self.n_threads, self.row_parts, count)
         if self.row_parts:
             wall = time.perf_counter() - started
+            cpu = self.ws.thread_cpu[1:self.n_threads]
             self.team.record(self.n_threads, wall / max(idx.size, 1),
-                             thread_cpu[1:].min() / wall if self.n_threads > 1 else 1.0)
-        optimizer.epoch_done(t)
-        self.nonpos = (None if counts is None
-                       else counts.reshape(-1, n_hidden_units).sum(axis=0))
+                             cpu.min() / wall if self.n_threads > 1 else 1.0)
+        optimizer.epoch_done(kernel.t)
+        self.nonpos = self.ws.unit_counts() if count else None
         return acc
 
     def unit_stats(self, n_rows):
@@ -392,14 +221,10 @@ class Trainer:
         deterministic function of the parameters (what finite differences need).
         """
         n = self.Y.shape[0]
-        self._allocate(max(1, min(n, CHUNK_ROWS)))
+        self._allocate(max(1, min(n, _inference.CHUNK_ROWS)))
         self.n_threads = effective_n_threads()
-        loss = _kernels.loss_gradient(
-            self.flat if flat is None else flat, self.grads, *self.X[:4], self.Y,
-            self.sw, self.layout_arr, self.layer_params, self.acts, self.deltas, self.out,
-            self.X[4], self._batch_rows, self.loss, self.alpha, self.alpha_l1,
-            self.clip_eps, self.dropout_seed, self.step, self.n_threads,
-        )
+        loss = _kernels.loss_gradient(self.flat if flat is None else flat, self.ws,
+                                      self.data, self.objective, self.n_threads)
         return loss, self.grads
 
 
@@ -469,8 +294,8 @@ def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=No
             )
         batch_size = int(np.clip(est.batch_size, 1, n_samples))
 
-    context, trainer.row_parts = epoch_plan(trainer.layout, batch_size, trainer.X[4],
-                                               trainer.max_grad_norm > 0)
+    context, trainer.row_parts = epoch_plan(trainer.layout, batch_size, trainer.X.sparse,
+                                            trainer.max_grad_norm > 0)
     # What callbacks see as the training data: with an early-stopping split, the
     # training rows, extracted only if a callback asks for them (a copy of X).
     split = validation is None and early_stopping

@@ -8,8 +8,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from relumlp import ReLUMLPClassifier, openmp_enabled
-from relumlp._kernels import MIN_PARALLEL_SIZE
-from relumlp._threads import effective_n_threads
+from relumlp._threads import MIN_PARALLEL_SIZE, effective_n_threads
 
 from _helpers import (
     _assert_params_equal,

@@ -3,8 +3,8 @@
 Central finite differences on the flat parameter vector (weights, intercepts and PReLU
 slopes), in float64, on a tiny network (5 features, hidden layers (4, 3)) for every
 hidden activation and every loss, then for per-layer activation pairs with an L1 penalty
-and with dropout held fixed (the masks are a function of ``trainer.step``). Every
-parameter, intercepts included, is at least PARAM_MIN away from 0 (L1's kink, and
+and with dropout held fixed (the masks are a function of the objective's
+``dropout_stream``). Every parameter, intercepts included, is at least PARAM_MIN away from 0 (L1's kink, and
 dropped inputs would otherwise leave pre-activations exactly at 0), and no hidden
 pre-activation is within KINK_MARGIN of the kink at 0. The same objective is also
 compared with the NumPy reference of scikit-learn's _backprop (extended in reference.py).
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from relumlp import _training
+from relumlp import _inference
 from relumlp._activations import HIDDEN_ACTIVATIONS
 from relumlp._params import NetworkLayout
 from relumlp._training import Trainer
@@ -110,7 +110,7 @@ def trainer_for(layout, flat, X, Y, sw, problem, sparse, l1=0.0):
     X = sp.csr_matrix(X) if sparse else X
     trainer = Trainer(layout, flat.copy(), X, Y, sw, PROBLEMS[problem][0], ALPHA,
                       alpha_l1=l1, dropout_seed=DROPOUT_SEED)
-    trainer.step = DROPOUT_STEP
+    trainer.objective.dropout_stream = DROPOUT_STEP
     return trainer
 
 
@@ -243,7 +243,7 @@ def test_dropout_masks_follow_step(sparse):
     at_step = loss_gradient(trainer, flat)
     again = loss_gradient(trainer, flat)
     assert again[0] == at_step[0] and np.array_equal(again[1], at_step[1])
-    trainer.step = DROPOUT_STEP + 1
+    trainer.objective.dropout_stream = DROPOUT_STEP + 1
     other = loss_gradient(trainer, flat)
     assert abs(other[0] - at_step[0]) > 1e-6
     # The other step's loss is the reference objective with that step's masks.
@@ -254,8 +254,8 @@ def test_dropout_masks_follow_step(sparse):
     np.testing.assert_allclose(other[0], expected[0], rtol=1e-10)
     assert_same(other[1], ref.flatten(*expected[1:]), rtol=1e-10)
     # The seed selects the masks too.
-    trainer.step = DROPOUT_STEP
-    trainer.dropout_seed = DROPOUT_SEED + 1
+    trainer.objective.dropout_stream = DROPOUT_STEP
+    trainer.objective.dropout_seed = DROPOUT_SEED + 1
     assert abs(loss_gradient(trainer, flat)[0] - at_step[0]) > 1e-6
 
 
@@ -263,7 +263,7 @@ def test_step_is_irrelevant_without_dropout():
     layout, flat, X, Y, sw = make_problem(("prelu", "gelu"), "log_loss-softmax", True)
     trainer = trainer_for(layout, flat, X, Y, sw, "log_loss-softmax", False)
     at_step = loss_gradient(trainer, flat)
-    trainer.step = DROPOUT_STEP + 1
+    trainer.objective.dropout_stream = DROPOUT_STEP + 1
     other = loss_gradient(trainer, flat)
     assert other[0] == at_step[0] and np.array_equal(other[1], at_step[1])
 
@@ -296,10 +296,10 @@ def test_chunked_accumulation(monkeypatch, problem, network, sparse):
     layout, flat, X, Y, sw = make_problem(activations, problem, True, n_samples=30,
                                           dropout=dropout)
     one_chunk = loss_gradient(trainer_for(layout, flat, X, Y, sw, problem, sparse, l1), flat)
-    monkeypatch.setattr(_training, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(_inference, "CHUNK_ROWS", 7)
     trainer = trainer_for(layout, flat, X, Y, sw, problem, sparse, l1)
     chunked = loss_gradient(trainer, flat)
-    assert trainer._batch_rows == 7  # the workspace really holds 7 rows
+    assert trainer.ws.rows == 7  # the workspace really holds 7 rows
     np.testing.assert_allclose(chunked[0], one_chunk[0], rtol=1e-12)
     assert_same(chunked[1], one_chunk[1], rtol=1e-12)
     expected = reference_loss_gradient(layout, flat, X, Y, sw, problem, l1)

@@ -14,9 +14,10 @@ import scipy.sparse as sp
 
 from relumlp import _kernels
 from relumlp._activations import HIDDEN_ACTIVATIONS
-from relumlp._kernels import MIN_PARALLEL_SIZE, Activation, Loss, Solver
+from relumlp._kernels import Activation, Loss, Solver
+from relumlp._threads import MIN_PARALLEL_SIZE
 from relumlp._params import NetworkLayout
-from relumlp import _training
+from relumlp import _inference
 from relumlp._training import Trainer
 
 try:
@@ -455,11 +456,10 @@ def test_adam_update(dtype, size):
 # Whole network
 
 def kernel_input(X, dtype):
-    """X as the kernels take it: (dense, data, indices, indptr, sparse), all read-only."""
-    one_i = np.zeros(1, dtype=np.int32)
+    """X as the kernels take it (an Input over read-only arrays)."""
     if sp.issparse(X):
-        return (readonly(np.zeros((0, X.shape[1]), dtype=dtype)), *csr_arrays(X), True)
-    return readonly(X), readonly(np.zeros(1, dtype=dtype)), readonly(one_i), readonly(one_i), False
+        return _kernels.Input.csr(*csr_arrays(X), X.shape[1])
+    return _kernels.Input.dense(readonly(X))
 
 
 def make_network(activation, out_activation, dtype, units, rng, dropout=None):
@@ -479,12 +479,9 @@ def reference_params(layout, flat):
 
 
 def run_forward(layout, flat, X, chunk, n_threads):
-    layout_arr, *layer_params, acts_size, _ = layout.layout_array(chunk)
-    acts = np.empty(acts_size, dtype=flat.dtype)
+    ws = layout.workspace(chunk, flat.dtype)
     out = np.full((X.shape[0], layout.n_outputs), np.nan, dtype=flat.dtype)
-    dense, data, indices, indptr, sparse = kernel_input(X, flat.dtype)
-    _kernels.forward(flat, dense, data, indices, indptr, readonly(layout_arr),
-                     *map(readonly, layer_params), acts, out, sparse, chunk, n_threads)
+    _kernels.forward(flat, ws, kernel_input(X, flat.dtype), out, n_threads)
     return out
 
 
@@ -512,19 +509,17 @@ def test_forward_ignores_dropout_in_predict_mode():
     layout, flat = make_network(("prelu", "gelu"), "softmax", np.float64,
                                 [N_FEATURES, 9, 5, 3], rng, dropout=[0.5, 0.5])
     X = random_csr(rng, 30, N_FEATURES, np.float64).toarray()
-    out = _training.forward(layout, flat, X, n_threads=2)
+    out = _inference.forward(layout, flat, X, n_threads=2)
     coefs, intercepts, kwargs = reference_params(layout, flat)
     _, A = ref.forward_pass(coefs, intercepts, X, layout.activations, "softmax", **kwargs)
     assert_close(out, A[-1], np.float64)
 
 
 def run_forward_small(layout, flat, X, n_threads):
-    layout_arr, *layer_params, acts_size, _ = layout.layout_array(_kernels.SMALL_ROWS_MAX,
-                                                                  training=False)
-    acts = np.full(acts_size, np.nan, dtype=flat.dtype)
+    ws = layout.workspace(_kernels.SMALL_ROWS_MAX, flat.dtype)
+    ws.acts.fill(np.nan)
     out = np.full((X.shape[0], layout.n_outputs), np.nan, dtype=flat.dtype)
-    _kernels.forward_small(flat, readonly(X), readonly(layout_arr),
-                           *map(readonly, layer_params), acts, out, n_threads)
+    _kernels.forward_small(flat, ws, kernel_input(X, flat.dtype), out, n_threads)
     return out
 
 
@@ -572,9 +567,9 @@ def test_forward_small_and_chunked_forward_agree():
     rng = np.random.default_rng(25)
     layout, flat = make_network("relu", "softmax", np.float64, [50, 300, 40, 6], rng)
     X = rng.normal(size=(12, 50))
-    whole = _training.forward(layout, flat, X, n_threads=2)
+    whole = _inference.forward(layout, flat, X, n_threads=2)
     for i in range(0, 12, 3):
-        part = _training.forward(layout, flat, np.ascontiguousarray(X[i:i + 3]))
+        part = _inference.forward(layout, flat, np.ascontiguousarray(X[i:i + 3]))
         np.testing.assert_allclose(part, whole[i:i + 3], rtol=1e-12, atol=1e-15)
 
 
@@ -592,8 +587,10 @@ def test_fused_step_finalises_exactly_as_dividing(dtype, l1):
     for sw_sum in (1.0, 32.0, 256.0, 2.0 ** 40, 200.0, 255.0, 0.5, 3e-3):
         G = G0.copy()
         params, m, v = W0.copy(), np.zeros(size, dtype), np.zeros(size, dtype)
-        _kernels.adam_step(params, G, m, v, n_coefs, sw_sum, alpha, l1, 1e-3, 0.9, 0.999,
-                           1e-8, 2)
+        _kernels.fused_step(params, G, _kernels.Optimizer.adam(
+            m, v, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, t=0),
+            _kernels.Objective(loss=0, alpha=alpha, l1=l1, clip_eps=0.0),
+            n_coefs, sw_sum, 2)
         t = dtype
         penal = G0[:n_coefs] + t(alpha) * W0[:n_coefs] + t(l1) * np.sign(W0[:n_coefs])
         if l1 == 0:
@@ -615,25 +612,26 @@ def run_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss, alpha,
                   max_grad_norm=0.0, seed=0, step0=0, row_parallel=False, n_threads=2):
     """One sgd_epoch call with the buffers Trainer allocates; returns (params, acc, t)."""
     dtype = flat0.dtype
-    n_features = layout.units[0]
-    layout_arr, *layer_params, acts_size, deltas_size = layout.layout_array(batch_size)
+    ws = layout.workspace(batch_size, dtype, training=True, dense_batches=True)
     params = flat0.copy()
     state_1 = np.zeros(layout.n_params, dtype=dtype)
     state_2 = np.zeros(layout.n_params, dtype=dtype)
-    contiguous = np.array_equal(idx, np.arange(idx.size))
-    acc, t, step = _kernels.sgd_epoch(
-        params, np.empty(layout.n_params, dtype=dtype), state_1, state_2,
-        *kernel_input(X, dtype)[:4], readonly(Y), readonly(sw), readonly(idx),
-        readonly(layout_arr), *map(readonly, layer_params),
-        np.empty((batch_size, n_features), dtype=dtype),
-        np.empty((batch_size, Y.shape[1]), dtype=dtype), np.empty(batch_size, dtype=dtype),
-        np.empty(acts_size, dtype=dtype), np.empty(deltas_size, dtype=dtype),
-        np.empty((batch_size, Y.shape[1]), dtype=dtype), sp.issparse(X), not contiguous,
-        batch_size, solver, LOSSES[loss], alpha, l1, float(np.finfo(dtype).eps),
-        max_grad_norm, seed, step0, 1e-2 if solver == Solver.ADAM else 0.1, 0.9, True, 0.9,
-        0.999, 1e-8, 4, n_threads, 2 if row_parallel else 0)
-    assert step == step0 - (-idx.size // batch_size)  # one dropout-counter step per batch
-    return params, acc, t
+    if solver == Solver.ADAM:
+        opt = _kernels.Optimizer.adam(state_1, state_2, learning_rate=1e-2, beta_1=0.9,
+                                      beta_2=0.999, epsilon=1e-8, t=4)
+    else:
+        opt = _kernels.Optimizer.sgd(state_1, learning_rate=0.1, momentum=0.9,
+                                     nesterov=True)
+        opt.t = 4
+    obj = _kernels.Objective(loss=LOSSES[loss], alpha=alpha, l1=l1,
+                             clip_eps=float(np.finfo(dtype).eps), max_grad_norm=max_grad_norm,
+                             dropout_seed=seed, dropout_stream=step0)
+    data = _kernels.Dataset(kernel_input(X, dtype), readonly(Y), readonly(sw))
+    acc = _kernels.sgd_epoch(params, ws, data, readonly(idx), opt, obj, n_threads,
+                             2 if row_parallel else 0)
+    # One dropout stream per batch.
+    assert obj.dropout_stream == step0 - (-idx.size // batch_size)
+    return params, acc, opt.t
 
 
 def reference_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss, alpha):
@@ -1015,3 +1013,33 @@ def test_thread_count_independence(dtype):
             assert a.dtype == dtype, name
             assert np.all(np.isfinite(a)), name
             assert np.array_equal(a, b), name
+
+
+def test_kernel_entry_points_take_at_most_ten_arguments():
+    """The kernel boundary takes typed objects (Network, Workspace, Input, Dataset,
+    Optimizer, Objective), not long positional lists: every def of _kernels.pyx (module
+    functions, constructors and methods) has at most 10 parameters besides self/cls."""
+    import re
+    from pathlib import Path
+
+    source = (Path(_kernels.__file__).parent / "_kernels.pyx").read_text()
+    counts = {}
+    for match in re.finditer(r"^\s*def (\w+)\(", source, flags=re.M):
+        depth, i = 1, match.end()
+        while depth:  # the parameter list, up to its closing parenthesis
+            depth += {"(": 1, ")": -1}.get(source[i], 0)
+            i += 1
+        params, depth, part = [], 0, ""
+        for ch in source[match.end():i - 1]:
+            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(ch, 0)
+            if ch == "," and depth == 0:
+                params.append(part)
+                part = ""
+            else:
+                part += ch
+        params.append(part)
+        names = [p.split("=")[0].split()[-1] for p in params
+                 if p.strip() and p.strip() not in ("*", "self", "cls")]
+        counts[match.group(1)] = len(names)
+    assert {"sgd_epoch", "loss_gradient", "forward", "forward_small", "__init__"} <= set(counts)
+    assert max(counts.values()) <= 10, {k: v for k, v in counts.items() if v > 10}

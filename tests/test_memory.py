@@ -21,20 +21,20 @@ from _helpers import (
 @pytest.mark.parametrize("sparse", [False, True])
 def test_predict_converts_input_in_blocks(sparse, monkeypatch):
     """float64 (or F-ordered) input to a float32 model is converted block by block."""
-    from relumlp import _training
+    from relumlp import _inference
 
     X, y = _data_for(ReLUMLPRegressor)
     reg = _small(ReLUMLPRegressor).fit(X.astype(np.float32), y)
     expected = reg.predict(X.astype(np.float32))
-    monkeypatch.setattr(_training, "CHUNK_ROWS", 3)  # blocks of 12 rows
+    monkeypatch.setattr(_inference, "CHUNK_ROWS", 3)  # blocks of 12 rows
     seen = []
-    original = _training.as_kernel_input
+    original = _inference.as_input
 
     def spy(block, dtype):
         seen.append(block.shape[0])
         return original(block, dtype)
 
-    monkeypatch.setattr(_training, "as_kernel_input", spy)
+    monkeypatch.setattr(_inference, "as_input", spy)
     Xin = sp.csr_matrix(X) if sparse else np.asfortranarray(X)
     got = reg.predict(Xin)
     assert max(seen) <= 12 and sum(seen) == X.shape[0]

@@ -109,30 +109,27 @@ def test_concurrent_one_row_predict_matches_serial():
 def test_one_row_predict_backs_off_to_one_thread_after_a_slow_call(monkeypatch):
     """A two-thread few-rows call that took too long (another process held the second
     core) sends the next calls to one thread; the result is the same either way."""
-    from relumlp import _training
+    from relumlp import _kernels, _threads
 
     rng = np.random.default_rng(4)
     X = rng.normal(size=(30, 20))
     clf = ReLUMLPClassifier((16,), max_iter=2, random_state=0).fit(X, rng.integers(0, 2, 30))
     seen = []
-    kernels = dict(_training._FORWARD_SMALL)
+    kernel = _kernels.forward_small
 
-    def recording(kernel):
-        def call(*args):
-            seen.append(args[6])  # (flat, X, layout, params, acts, out, n_threads, ...)
-            return kernel(*args)
-        return call
+    def recording(*args):
+        seen.append(args[4])  # (params, ws, X, out, n_threads, ...)
+        return kernel(*args)
 
-    monkeypatch.setattr(_training, "_FORWARD_SMALL",
-                        {k: recording(v) for k, v in kernels.items()})
-    monkeypatch.setattr(_training, "small_predict_n_threads", lambda nbytes: 2)
-    monkeypatch.setattr(_training, "_small_backoff_until", 0.0)
-    monkeypatch.setattr(_training, "_SMALL_SLOW_S", -1.0)  # every call counts as slow
+    monkeypatch.setattr(_kernels, "forward_small", recording)
+    monkeypatch.setattr(_threads.few_rows, "wanted", lambda nbytes: 2)
+    monkeypatch.setattr(_threads.few_rows, "backoff_until", 0.0)
+    monkeypatch.setattr(_threads, "SMALL_SLOW_S", -1.0)  # every call counts as slow
     first = clf.predict_proba(X[:1])
     second = clf.predict_proba(X[:1])
     assert seen == [2, 1]
     assert np.array_equal(first, second)
-    monkeypatch.setattr(_training, "_small_backoff_until", 0.0)  # the backoff expired
+    monkeypatch.setattr(_threads.few_rows, "backoff_until", 0.0)  # the backoff expired
     clf.predict_proba(X[:1])
     assert seen == [2, 1, 2]
 
@@ -142,7 +139,7 @@ def test_one_row_predict_backs_off_to_one_thread_after_a_slow_call(monkeypatch):
 def test_row_split_fit_is_bit_identical_whatever_the_threads_per_epoch(monkeypatch):
     """The row-split epoch's parts fix its arithmetic: switching between one and two
     threads from epoch to epoch (as _TeamChoice does under contention) changes nothing."""
-    from relumlp import _threads, _training
+    from relumlp import _threads
 
     rng = np.random.default_rng(6)
     X = rng.normal(size=(600, 64))
@@ -151,15 +148,15 @@ def test_row_split_fit_is_bit_identical_whatever_the_threads_per_epoch(monkeypat
     with threadpool_limits(2, user_api="openmp"):
         seen = []
         make = lambda: ReLUMLPClassifier((48,), batch_size=100, max_iter=6, random_state=0)
-        record = _training._TeamChoice.record
-        monkeypatch.setattr(_training._TeamChoice, "record",
+        record = _threads.TeamChoice.record
+        monkeypatch.setattr(_threads.TeamChoice, "record",
                             lambda self, n, *a: (seen.append(n), record(self, n, *a)))
         default = make().fit(X, y)
         assert len(seen) == 6 and set(seen) <= {1, 2}  # the row split ran every epoch
         fits = {}
         for name, choice in [("one", lambda self, available: 1),
                              ("mixed", lambda self, available: 1 + len(seen) % 2)]:
-            monkeypatch.setattr(_training._TeamChoice, "threads", choice)
+            monkeypatch.setattr(_threads.TeamChoice, "threads", choice)
             seen.clear()
             fits[name] = make().fit(X, y)
             assert seen == ([1] * 6 if name == "one" else [1, 2, 1, 2, 1, 2])
@@ -171,9 +168,9 @@ def test_row_split_fit_is_bit_identical_whatever_the_threads_per_epoch(monkeypat
 
 
 def test_team_choice_falls_back_to_one_thread_under_contention():
-    from relumlp._training import _TeamChoice
+    from relumlp._threads import TeamChoice
 
-    team = _TeamChoice()
+    team = TeamChoice()
     for _ in range(5):  # idle: all threads, every epoch
         assert team.threads(2) == 2
         team.record(2, 1.0, busy=0.99)
