@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # annotations only: no import cost at run time
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 from relumlp._activations import HIDDEN_ACTIVATIONS, WEIGHT_INITS
 from relumlp._params import NetworkLayout, init_params
+from relumlp._state import DERIVED, TrainingState, network_attributes
 from relumlp._version import __version__
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -246,8 +247,16 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
                               self._out_activation(n_outputs))
 
         self._random_state = check_random_state(self.random_state)
+        stochastic = self.solver in _STOCHASTIC_SOLVERS
         if first_pass:
-            flat = self._initialize(layout, X.dtype)
+            flat = init_params(layout, self.weight_init, self._random_state, X.dtype,
+                               self.negative_slope,
+                               sklearn_logistic=isinstance(self.activation, str)
+                               and self.activation == "logistic")
+            self.n_layers_ = layout.n_layers + 1
+            self.out_activation_ = layout.out_activation
+            state = TrainingState.new(stochastic, self.early_stopping,
+                                      _training.Checkpoint.of(flat))
         else:
             if [c.shape for c in self.coefs_] != layout.coef_shapes:
                 raise ValueError(
@@ -257,24 +266,23 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
                 )
             flat = layout.pack(self.coefs_, self.intercepts_,
                                getattr(self, "prelu_slopes_", None), self.coefs_[0].dtype)
+            state = TrainingState.resume(self)
         self._set_flat(layout, flat)
         self.n_outputs_ = n_outputs
-        if first_pass or not hasattr(self, "history_"):
-            self.history_ = []
 
         sw = np.ones(n_samples, dtype=flat.dtype) if sample_weight is None else sample_weight
         # Drawn only when needed, so that networks without dropout consume the random
         # state exactly as scikit-learn does.
         seed = self._random_state.randint(2**31 - 1) if any(layout.dropout) else 0
         trainer = _training.Trainer(layout, flat, X, y, sw, self.loss, self.alpha,
-                                    self.alpha_l1, self.max_grad_norm, seed)
-        trainer.step = getattr(self, "_dropout_step", 0)
+                                    self.alpha_l1, self.max_grad_norm, seed,
+                                    dropout_stream=state._dropout_step)
         progress["trainer"] = trainer
         validation = self._validation_set(X_val, y_val, flat.dtype)
+        state.publish(self)
         # scikit-learn's callbacks (set_callbacks): the fit is the root task, each epoch
         # (lbfgs: each iteration, plus the empty one scipy's callback protocol leaves) a
         # subtask.
-        stochastic = self.solver in _STOCHASTIC_SOLVERS
         callback_ctx = self._init_callback_context(
             max_subtasks=(1 if incremental else self.max_iter) if stochastic
             else self.max_iter + 1)
@@ -282,12 +290,12 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         callback_ctx.call_on_fit_task_begin(estimator=self, X=X, y=y_labels,
                                             metadata=metadata)
         if stochastic:
-            _training.fit_stochastic(self, trainer, X, y, sample_weight, incremental,
-                                     validation, y_labels=y_labels,
-                                     callback_ctx=callback_ctx)
+            _training.StochasticFit(self, trainer, state).run(
+                X, y, sample_weight, incremental, validation, y_labels=y_labels,
+                callback_ctx=callback_ctx)
         else:
-            _training.fit_lbfgs(self, trainer, X, y_labels, sample_weight, callback_ctx)
-        self._dropout_step = trainer.step
+            _training.LBFGSFit(self, trainer, state).run(X, y_labels, sample_weight,
+                                                         callback_ctx)
 
         if not np.isfinite(flat).all():
             raise ValueError(
@@ -353,38 +361,9 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
             encoded = y_val.astype(dtype)
         return X_val, y_val, encoded
 
-    def _initialize(self, layout, dtype):
-        self.n_iter_ = 0
-        self.t_ = 0
-        self.n_layers_ = layout.n_layers + 1
-        self.out_activation_ = layout.out_activation
-        self._dropout_step = 0
-        self.validation_loss_curve_ = None
-        self.best_validation_loss_ = None
-        flat = init_params(layout, self.weight_init, self._random_state, dtype,
-                           self.negative_slope,
-                           sklearn_logistic=isinstance(self.activation, str)
-                           and self.activation == "logistic")
-        self._best_params = flat.copy()
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
-        return flat
-
     def _set_flat(self, layout, flat):
-        self._layout_ = layout
-        self._flat = flat
-        self.coefs_, self.intercepts_, self.prelu_slopes_ = layout.views(flat)
-        self._views = tuple(self.coefs_ + self.intercepts_
-                            + [v for v in self.prelu_slopes_ if v is not None])
+        """Make ``flat`` the network: coefs_, intercepts_ and prelu_slopes_ view it."""
+        self.__dict__.update(network_attributes(layout, flat))
 
     def _sample_weight(self, sample_weight, X, y_labels, incremental):
         if sample_weight is None:
@@ -792,6 +771,8 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
 
     def __getstate__(self):
         state = super().__getstate__()
+        for name in DERIVED:  # rebuilt from coefs_ / intercepts_ / prelu_slopes_
+            state.pop(name, None)
         state["_relumlp_version"] = __version__
         return state
 

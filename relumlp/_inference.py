@@ -88,7 +88,7 @@ def _forward_few(layout, flat, X, n_threads=None, check_finite=False):
     Returns None (and computes nothing) if check_finite and X has NaN or infinity.
     """
     dtype = flat.dtype
-    ws = layout.workspace(_kernels.SMALL_ROWS_MAX, dtype)
+    ws = layout.few_rows_workspace(dtype)
     out = np.empty((X.shape[0], layout.n_outputs), dtype=dtype)
     timed = False
     if n_threads is None:

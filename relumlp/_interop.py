@@ -10,7 +10,9 @@ import numpy as np
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.validation import check_is_fitted
 
-from relumlp import _training
+from relumlp import _optimizers
+from relumlp._state import SKLEARN, TrainingState
+from relumlp._training import Checkpoint
 
 SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 
@@ -22,12 +24,6 @@ _SHARED = ("hidden_layer_sizes", "activation", "solver", "alpha", "batch_size",
            "nesterovs_momentum", "early_stopping", "validation_fraction", "beta_1",
            "beta_2", "epsilon", "n_iter_no_change", "max_fun")
 
-# Fitted attributes copied as they are (lists are copied, arrays too).
-_FITTED = ("n_features_in_", "feature_names_in_", "n_iter_", "t_", "n_layers_",
-           "n_outputs_", "out_activation_", "loss_", "loss_curve_", "best_loss_",
-           "validation_scores_", "best_validation_score_", "_no_improvement_count",
-           "classes_", "_label_binarizer")
-
 
 def _copy(value):
     if isinstance(value, np.ndarray):
@@ -38,7 +34,8 @@ def _copy(value):
 
 
 def _copy_fitted(source, target):
-    for name in _FITTED:
+    """Copy the fitted attributes both libraries have (lists and arrays as copies)."""
+    for name in SKLEARN:
         if hasattr(source, name):
             setattr(target, name, _copy(getattr(source, name)))
 
@@ -100,17 +97,18 @@ def from_sklearn(cls, mlp):
     est.coefs_ = [np.array(c) for c in mlp.coefs_]
     est.intercepts_ = [np.array(b) for b in mlp.intercepts_]
     est.prelu_slopes_ = [None] * (len(est.coefs_) - 1)
-    est.history_ = []
-    est._dropout_step = 0
-    if not hasattr(est, "validation_loss_curve_"):
-        est.validation_loss_curve_ = None
-    est.best_validation_loss_ = None
     layout = est._current_layout()
     flat = est._current_flat(layout)  # packs the weights into one buffer
-    est._best_params = flat.copy()
+    # What relumlp records beyond scikit-learn starts empty; early stopping's best
+    # weights are the current ones.
+    state = TrainingState.resume(est)
+    state.validation_loss_curve_ = getattr(state, "validation_loss_curve_", None)
+    state.best_validation_loss_ = None
+    state._best_params = Checkpoint.of(flat)
     optimizer = getattr(mlp, "_optimizer", None)
     if optimizer is not None and est.solver in ("sgd", "adam"):
-        est._optimizer = _optimizer_from_sklearn(optimizer, est, layout, flat.dtype)
+        state._optimizer = _optimizer_from_sklearn(optimizer, est, layout, flat.dtype)
+    state.publish(est)
     return est
 
 
@@ -119,7 +117,7 @@ def _optimizer_to_sklearn(state, mlp):
 
     params = mlp.coefs_ + mlp.intercepts_
     shapes = [p.shape for p in params]
-    if isinstance(state, _training.AdamState):
+    if isinstance(state, _optimizers.AdamState):
         opt = AdamOptimizer(params, state.learning_rate_init, state.beta_1, state.beta_2,
                             state.epsilon)
         opt.t = state.t
@@ -134,9 +132,9 @@ def _optimizer_to_sklearn(state, mlp):
 
 
 def _optimizer_from_sklearn(opt, est, layout, dtype):
-    state = _training.make_optimizer(est, layout.n_params, dtype)
+    state = _optimizers.make_optimizer(est, layout.n_params, dtype)
     n = sum(p.size for p in est.coefs_ + est.intercepts_)
-    if isinstance(state, _training.AdamState):
+    if isinstance(state, _optimizers.AdamState):
         state.t = opt.t
         state.ms[:n] = np.concatenate([np.ravel(m) for m in opt.ms])
         state.vs[:n] = np.concatenate([np.ravel(v) for v in opt.vs])

@@ -10,7 +10,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.math cimport INFINITY, frexp, ldexp
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
@@ -1084,8 +1084,11 @@ cdef class Workspace:
     cdef readonly object dtype
     cdef readonly object acts, deltas, out, grads, X_batch, Y_batch, sw_batch
     cdef readonly object counts, thread_cpu
-    cdef Py_ssize_t[::1] _offsets
+    cdef Py_ssize_t* _offsets
     cdef Net net
+
+    def __dealloc__(self):
+        free(self._offsets)
 
     def __init__(self, Network network, Py_ssize_t rows, dtype, *, bint training=False,
                  bint dense_batches=False):
@@ -1096,12 +1099,16 @@ cdef class Workspace:
         cdef Py_ssize_t* d_off
         if rows < 1:
             raise ValueError(f"a workspace needs at least one row, got {rows}")
+        if self._offsets != NULL:
+            raise RuntimeError("a Workspace is initialised once")
         self.network = network
         self.rows = rows
         self.training = training
         self.dtype = _float_dtype(dtype)
-        self._offsets = np.zeros(4 * L, dtype=np.intp)
-        z_off = &self._offsets[0]
+        self._offsets = <Py_ssize_t*> calloc(4 * L, sizeof(Py_ssize_t))
+        if self._offsets == NULL:
+            raise MemoryError()
+        z_off = self._offsets
         a_off = z_off + L
         o_off = a_off + L
         d_off = o_off + L
@@ -1132,7 +1139,6 @@ cdef class Workspace:
                                     dtype=self.dtype)
             self.Y_batch = np.empty((rows, n_outputs), dtype=self.dtype)
             self.sw_batch = np.empty(rows, dtype=self.dtype)
-        self._reserve_threads(1)
         self.net.n_layers = L
         self.net.units = &network._units[0]
         self.net.w_off = &network._w_off[0]
@@ -1158,6 +1164,8 @@ cdef class Workspace:
 
     def unit_counts(self):
         """Per hidden unit: rows with a pre-activation <= 0 in the last counted epoch."""
+        if self.counts is None:
+            raise ValueError("no epoch has counted units in this workspace")
         return self.counts.reshape(-1, self.network.n_hidden_units).sum(axis=0)
 
     cdef void* _check(self, object params, bint writable) except NULL:

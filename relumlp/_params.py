@@ -6,6 +6,8 @@ slopes. ``coefs_``, ``intercepts_`` and ``prelu_slopes_`` are NumPy views into i
 gradients and optimizer state are flat buffers of the same length. Only the weights
 (the first ``n_coefs`` entries) are penalised. All buffers are C-contiguous.
 """
+import threading
+
 import numpy as np
 
 from relumlp import _kernels
@@ -78,9 +80,22 @@ class NetworkLayout:
         return _kernels.Workspace(self.network, rows, dtype, training=training,
                                   dense_batches=dense_batches)
 
+    def few_rows_workspace(self, dtype):
+        """A prediction workspace for ``_kernels.SMALL_ROWS_MAX`` rows, kept per thread:
+        predicting one row then allocates nothing but its output."""
+        local = self.__dict__.get("_local")
+        if local is None:
+            local = self.__dict__.setdefault("_local", threading.local())
+        key = np.dtype(dtype).char
+        ws = getattr(local, key, None)
+        if ws is None:
+            ws = self.workspace(_kernels.SMALL_ROWS_MAX, dtype)
+            setattr(local, key, ws)
+        return ws
+
     def __getstate__(self):
-        # The kernels' view is rebuilt on demand, never pickled.
-        return {k: v for k, v in self.__dict__.items() if k != "_network"}
+        # The kernels' view and the per-thread workspaces are rebuilt on demand.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_network", "_local")}
 
     def views(self, flat):
         """Per-layer ``coefs``, ``intercepts`` and PReLU ``slopes`` views into ``flat``.

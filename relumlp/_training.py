@@ -1,9 +1,12 @@
-"""Training: the epoch driver, early stopping, learning-rate schedules and lbfgs.
+"""Training: the epoch loop, early stopping, schedules, lbfgs and the records of a fit.
 
-``Trainer`` owns the data in kernel form and every workspace for one ``fit`` call; each
-epoch is a single call into ``_kernels.sgd_epoch`` with the GIL released. The
-semantics (loss definition, schedules, stopping rules, ``n_iter_`` / ``t_``) follow
-scikit-learn's ``BaseMultilayerPerceptron`` exactly.
+``Trainer`` holds the data in kernel form and the workspaces of one ``fit`` call and
+runs the passes (an epoch is a single ``_kernels.sgd_epoch`` call, GIL released).
+``StochasticFit`` and ``LBFGSFit`` are the optimisation loops: each owns the fit's
+``TrainingState`` and publishes it to the estimator, whose hyperparameters it only
+reads. Weights are restored one way, from a ``Checkpoint``. The semantics (loss
+definition, schedules, stopping rules, ``n_iter_`` / ``t_``) follow scikit-learn's
+``BaseMultilayerPerceptron``.
 """
 import signal
 import threading
@@ -12,98 +15,105 @@ import warnings
 
 import numpy as np
 import scipy.optimize
-import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from relumlp import _kernels
+from relumlp import _inference, _kernels
 from relumlp._activations import loss_code
-from relumlp import _inference
 from relumlp._inference import as_input, forward
+from relumlp._optimizers import AdamState, SGDState, make_optimizer  # noqa: F401 (pickles)
+from relumlp._state import network_attributes
 from relumlp._threads import TeamChoice, effective_n_threads, epoch_plan
 
-class SGDState:
-    """Momentum SGD state over the flat buffer, with scikit-learn's schedules."""
 
-    def __init__(self, n_params, dtype, learning_rate_init, lr_schedule, momentum,
-                 nesterov, power_t):
-        self.learning_rate_init = learning_rate_init
-        self.learning_rate = float(learning_rate_init)
-        self.lr_schedule = lr_schedule
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.power_t = power_t
-        self.velocity = np.zeros(n_params, dtype=dtype)
+class DivergedError(ValueError):
+    """Training produced a non-finite loss or weights; the last finite weights are kept.
 
-    def iteration_ends(self, time_step):
-        if self.lr_schedule == "invscaling":
-            self.learning_rate = float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+    A subclass of ``ValueError`` (what scikit-learn's MLP raises), raised by ``fit`` /
+    ``partial_fit`` without early stopping. The model keeps the weights of the last
+    finite epoch, usable for ``predict`` and ``warm_start``.
 
-    def trigger_stopping(self, msg, verbose):
-        if self.lr_schedule != "adaptive":
-            if verbose:
-                print(msg + " Stopping.")
-            return True
-        if self.learning_rate <= 1e-6:
-            if verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        self.learning_rate /= 5.0
-        if verbose:
-            print(msg + " Setting learning rate to %f" % self.learning_rate)
-        return False
-
-    def kernel(self):
-        """This epoch's rule and state, as the kernels take it."""
-        return _kernels.Optimizer.sgd(self.velocity, learning_rate=self.learning_rate,
-                                      momentum=self.momentum, nesterov=self.nesterov)
-
-    def epoch_done(self, t):
-        pass
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from relumlp import DivergedError, ReLUMLPRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X, y = 1e150 * rng.uniform(size=(20, 3)), rng.standard_normal(20)
+    >>> reg = ReLUMLPRegressor(learning_rate_init=1e3, max_iter=5, random_state=0)
+    >>> try:
+    ...     with np.errstate(all="ignore"):
+    ...         reg.fit(X, y)
+    ... except DivergedError as exc:
+    ...     print("diverged:", "learning_rate_init=1000.0" in str(exc))
+    diverged: True
+    >>> all(np.isfinite(c).all() for c in reg.coefs_)
+    True
+    """
 
 
-class AdamState:
-    """Adam state (moments and step count) over the flat buffer."""
+class Checkpoint:
+    """Weights saved to go back to: the one way relumlp restores weights (the start of a
+    diverged or interrupted epoch, early stopping's best epoch, lbfgs's last finite
+    iterate). ``save`` copies into the buffer of the previous save when it fits."""
 
-    def __init__(self, n_params, dtype, learning_rate_init, beta_1, beta_2, epsilon):
-        self.learning_rate_init = learning_rate_init
-        self.learning_rate = float(learning_rate_init)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.t = 0
-        self.ms = np.zeros(n_params, dtype=dtype)
-        self.vs = np.zeros(n_params, dtype=dtype)
+    def __init__(self):
+        self.flat = None
 
-    def iteration_ends(self, time_step):
-        pass
+    @classmethod
+    def of(cls, flat):
+        checkpoint = cls()
+        checkpoint.save(flat)
+        return checkpoint
 
-    def trigger_stopping(self, msg, verbose):
-        if verbose:
-            print(msg + " Stopping.")
-        return True
+    def save(self, flat):
+        """Copy ``flat`` (cast to the dtype of the first save)."""
+        if self.flat is None or self.flat.shape != np.shape(flat):
+            self.flat = np.array(flat)
+        else:
+            self.flat[...] = flat
 
-    def kernel(self):
-        """This epoch's rule and state, as the kernels take it."""
-        return _kernels.Optimizer.adam(self.ms, self.vs, learning_rate=self.learning_rate_init,
-                                       beta_1=self.beta_1, beta_2=self.beta_2,
-                                       epsilon=self.epsilon, t=self.t)
-
-    def epoch_done(self, t):
-        self.t = t
-        self.learning_rate = _kernels.adam_learning_rate(self.learning_rate_init,
-                                                         self.beta_1, self.beta_2, t)
+    def restore(self, flat):
+        """Write the saved weights into ``flat``."""
+        flat[...] = self.flat
 
 
-def make_optimizer(est, n_params, dtype):
-    if est.solver == "sgd":
-        return SGDState(n_params, dtype, est.learning_rate_init, est.learning_rate,
-                        est.momentum, est.nesterovs_momentum, est.power_t)
-    return AdamState(n_params, dtype, est.learning_rate_init, est.beta_1, est.beta_2,
-                     est.epsilon)
+class EpochMark:
+    """What one epoch changes, saved at its start so that an interrupted epoch can be
+    rolled back: the weights, the optimizer's state, the dropout stream and the training
+    state (its curves by length). The copies go into buffers allocated at the first
+    save and reused every epoch."""
+
+    def __init__(self):
+        self.weights = Checkpoint()
+        self.optimizer = {}
+        self.open = False   # saved and not yet completed: restore() applies
+
+    def save(self, trainer, state):
+        self.weights.save(trainer.flat)
+        self.stream = trainer.objective.dropout_stream
+        opt = getattr(state, "_optimizer", None)
+        for key, value in ({} if opt is None else vars(opt)).items():
+            if isinstance(value, np.ndarray):
+                self.optimizer.setdefault(key, Checkpoint()).save(value)
+            else:
+                self.optimizer[key] = value
+        self.state = state.snapshot()
+        self.open = True
+
+    def restore(self, trainer, state):
+        self.weights.restore(trainer.flat)
+        trainer.objective.dropout_stream = self.stream
+        state.restore(self.state)
+        opt = getattr(state, "_optimizer", None)
+        for key, value in ({} if opt is None else self.optimizer).items():
+            if isinstance(value, Checkpoint):
+                value.restore(getattr(opt, key))
+            else:
+                setattr(opt, key, value)
 
 
 class Trainer:
-    """Data in kernel form plus every buffer one ``fit`` needs, allocated once.
+    """Data in kernel form plus every buffer one ``fit`` needs, allocated once; the
+    epoch and full-batch passes over them.
 
     Parameters
     ----------
@@ -123,10 +133,12 @@ class Trainer:
         Clip each minibatch gradient to this global norm (stochastic solvers).
     dropout_seed : int, default=0
         Seed of the dropout masks (used only when the layout has dropout).
+    dropout_stream : int, default=0
+        Dropout stream of the next minibatch (minibatches trained so far).
     """
 
     def __init__(self, layout, flat, X, Y, sample_weight, loss, alpha, alpha_l1=0.0,
-                 max_grad_norm=None, dropout_seed=0):
+                 max_grad_norm=None, dropout_seed=0, dropout_stream=0):
         self.layout = layout
         self.flat = flat
         self.dtype = flat.dtype
@@ -138,32 +150,17 @@ class Trainer:
         self.objective = _kernels.Objective(
             loss=loss_code(loss, layout.out_activation), alpha=float(alpha),
             l1=float(alpha_l1), clip_eps=float(np.finfo(self.dtype).eps),
-            max_grad_norm=self.max_grad_norm, dropout_seed=int(dropout_seed))
+            max_grad_norm=self.max_grad_norm, dropout_seed=int(dropout_seed),
+            dropout_stream=int(dropout_stream))
         self.started = False        # True once the first epoch / iteration begins
-        self.row_parts = 0          # set by fit_stochastic from _threads.epoch_plan
+        self.row_parts = 0          # set by StochasticFit from _threads.epoch_plan
         self.team = TeamChoice()    # threads for the row-split epochs, epoch by epoch
         self.n_threads = None   # set per call, inside the caller's BLAS limits
         self.ws = None
 
     @property
-    def step(self):
-        return self.objective.dropout_stream
-
-    @step.setter
-    def step(self, value):
-        self.objective.dropout_stream = value
-
-    @property
     def grads(self):
         return self.ws.grads
-
-    @property
-    def loss(self):
-        return self.objective.loss
-
-    @property
-    def clip_eps(self):
-        return self.objective.clip_eps
 
     def _allocate(self, batch_size):
         if self.ws is None or self.ws.rows != batch_size:
@@ -190,7 +187,7 @@ class Trainer:
             cpu = self.ws.thread_cpu[1:self.n_threads]
             self.team.record(self.n_threads, wall / max(idx.size, 1),
                              cpu.min() / wall if self.n_threads > 1 else 1.0)
-        optimizer.epoch_done(kernel.t)
+        optimizer.epoch_done(kernel)
         self.nonpos = self.ws.unit_counts() if count else None
         return acc
 
@@ -217,7 +214,7 @@ class Trainer:
     def loss_gradient(self, flat=None):
         """Full-batch loss and gradient at ``flat`` (default: the current parameters).
 
-        With dropout, the masks are those of batch counter ``self.step``: a fixed,
+        With dropout, the masks are those of the objective's ``dropout_stream``: a fixed,
         deterministic function of the parameters (what finite differences need).
         """
         n = self.Y.shape[0]
@@ -228,203 +225,409 @@ class Trainer:
         return loss, self.grads
 
 
-def fit_stochastic(est, trainer, X, y, sample_weight, incremental, validation=None,
-                   y_labels=None, callback_ctx=None):
+class _Fit:
+    """What both optimisation loops share: the estimator (hyperparameters, scorer,
+    callbacks; read only), the trainer and the training state it owns."""
+
+    def __init__(self, est, trainer, state):
+        self.est = est
+        self.trainer = trainer
+        self.state = state
+
+    def run(self, *args, **kwargs):
+        """Train; however the fit ends, the estimator gets its state."""
+        try:
+            self._run(*args, **kwargs)
+        finally:
+            self.state._dropout_step = self.trainer.objective.dropout_stream
+            self.state.publish(self.est)
+
+    def _network_attributes(self):
+        """scikit-learn's callbacks' ``fitted_estimator``: a copy of the weights."""
+        return network_attributes(self.trainer.layout, self.trainer.flat.copy())
+
+    def _diverged(self, checkpoint, accumulated):
+        """Restore the weights of ``checkpoint`` (the last finite ones) and raise.
+
+        The message starts with scikit-learn's, so code matching it keeps working. The
+        optimizer state (now non-finite) is dropped: a warm start begins a fresh one.
+        """
+        est, state = self.est, self.state
+        checkpoint.restore(self.trainer.flat)
+        if hasattr(state, "_optimizer"):
+            del state._optimizer
+        raise DivergedError(
+            "Solver produced non-finite parameter weights. The input data may contain "
+            f"large values and need to be preprocessed. The loss became {accumulated!r} in "
+            f"epoch {state.n_iter_ + 1} with solver={est.solver!r} and learning_rate_init="
+            f"{est.learning_rate_init!r}; the weights of the last finite epoch "
+            f"({state.n_iter_}) were restored. Scale the data (e.g. StandardScaler), lower "
+            "learning_rate_init or set max_grad_norm."
+        )
+
+
+class StochasticFit(_Fit):
     """scikit-learn's ``_fit_stochastic``, one kernel call per epoch.
 
-    ``X`` / ``y`` / ``sample_weight`` are the validated inputs (``y`` in the estimator's
-    target encoding, used only for the early-stopping split and score; ``y_labels`` as
-    the user gave them, for callbacks). Each epoch is a subtask of ``callback_ctx``
-    (scikit-learn's callback protocol) when given; a callback returning True from
-    ``on_fit_task_end`` stops training after that epoch. The first Ctrl-C stops after
-    the running epoch; a second one interrupts at once and rolls back to the last
-    completed epoch.
+    ``run(X, y, sample_weight, incremental, validation, y_labels, callback_ctx)``: ``X`` /
+    ``y`` / ``sample_weight`` are the validated inputs (``y`` in the estimator's target
+    encoding, used only for the early-stopping split and score; ``y_labels`` as the user
+    gave them, for callbacks). Each epoch is a subtask of ``callback_ctx`` (scikit-learn's
+    callback protocol) when given; a callback returning True from ``on_fit_task_end``
+    stops training after that epoch. The first Ctrl-C stops after the running epoch; a
+    second one interrupts at once and rolls back to the last completed epoch.
     """
-    y_labels = y if y_labels is None else y_labels
-    if not incremental or not hasattr(est, "_optimizer"):
-        est._optimizer = make_optimizer(est, trainer.layout.n_params, trainer.dtype)
-    optimizer = est._optimizer
 
-    n_total = trainer.Y.shape[0]
-    early_stopping = est.early_stopping
-    # A warm start may switch early stopping on or off (scikit-learn then crashes on
-    # best_loss_ = None): start the bookkeeping the new setting needs.
-    if early_stopping and getattr(est, "validation_scores_", None) is None:
-        est.validation_scores_, est.best_validation_score_ = [], -np.inf
-        est._best_params = trainer.flat.copy()
-    if not early_stopping and getattr(est, "best_loss_", None) is None:
-        est.best_loss_ = np.inf
-    if not hasattr(est, "_no_improvement_count"):
-        est._no_improvement_count = 0
-    Y_val = None  # validation targets in the network's output encoding
-    if validation is not None:
-        # A user-supplied validation set: no split, every row trains.
-        X_val, y_val, Y_val = validation
-        sw_val = None
-        train_idx = np.arange(n_total, dtype=np.intp)
-        if est.validation_scores_ is None:
-            est.validation_scores_ = []
-    elif early_stopping:
-        train_idx, val_idx = _validation_split(est, y, n_total)
-        X_val = X[val_idx]
-        Y_val = y_val = y[val_idx]
-        sw_val = None if sample_weight is None else sample_weight[val_idx]
-        if hasattr(est, "_label_binarizer"):
-            y_val = est._label_binarizer.inverse_transform(y_val)
-    else:
-        train_idx = np.arange(n_total, dtype=np.intp)
-        X_val = y_val = sw_val = None
-    if Y_val is not None:
-        Y_val = np.ascontiguousarray(np.asarray(Y_val).reshape(len(Y_val), -1),
-                                     dtype=trainer.dtype)
-        sw_val_k = np.ascontiguousarray(np.ones(len(Y_val)) if sw_val is None else sw_val,
-                                        dtype=trainer.dtype)
-        if not hasattr(est, "validation_loss_curve_") or est.validation_loss_curve_ is None:
-            est.validation_loss_curve_ = []
+    def _run(self, X, y, sample_weight, incremental, validation=None, y_labels=None,
+             callback_ctx=None):
+        est, trainer, state = self.est, self.trainer, self.state
+        y_labels = y if y_labels is None else y_labels
+        if not incremental or not hasattr(state, "_optimizer"):
+            state._optimizer = make_optimizer(est, trainer.layout.n_params, trainer.dtype)
+        optimizer = state._optimizer
+        early_stopping = est.early_stopping
+        n_total = trainer.Y.shape[0]
+        Y_val = None  # validation targets in the network's output encoding
+        if validation is not None:
+            # A user-supplied validation set: no split, every row trains.
+            X_val, y_val, Y_val = validation
+            sw_val = None
+            train_idx = np.arange(n_total, dtype=np.intp)
+        elif early_stopping:
+            train_idx, val_idx = self._validation_split(y, n_total)
+            X_val = X[val_idx]
+            Y_val = y_val = y[val_idx]
+            sw_val = None if sample_weight is None else sample_weight[val_idx]
+            if hasattr(est, "_label_binarizer"):
+                y_val = est._label_binarizer.inverse_transform(y_val)
+        else:
+            train_idx = np.arange(n_total, dtype=np.intp)
+            X_val = y_val = sw_val = None
+        state.continue_stochastic(early_stopping, validation is not None, Y_val is not None,
+                                  Checkpoint.of(trainer.flat))
+        if Y_val is not None:
+            Y_val = np.ascontiguousarray(np.asarray(Y_val).reshape(len(Y_val), -1),
+                                         dtype=trainer.dtype)
+            sw_val_k = np.ascontiguousarray(np.ones(len(Y_val)) if sw_val is None else sw_val,
+                                            dtype=trainer.dtype)
 
-    n_samples = train_idx.shape[0]
-    sample_idx = np.arange(n_samples, dtype=np.intp)
-    if est.batch_size == "auto":
-        batch_size = min(200, n_samples)
-    else:
-        if est.batch_size > n_samples:
-            warnings.warn(
-                "Got `batch_size` less than 1 or larger than sample size. It is going "
-                "to be clipped"
-            )
-        batch_size = int(np.clip(est.batch_size, 1, n_samples))
+        n_samples = train_idx.shape[0]
+        sample_idx = np.arange(n_samples, dtype=np.intp)
+        if est.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if est.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It is going "
+                    "to be clipped"
+                )
+            batch_size = int(np.clip(est.batch_size, 1, n_samples))
 
-    context, trainer.row_parts = epoch_plan(trainer.layout, batch_size, trainer.X.sparse,
-                                            trainer.max_grad_norm > 0)
-    # What callbacks see as the training data: with an early-stopping split, the
-    # training rows, extracted only if a callback asks for them (a copy of X).
-    split = validation is None and early_stopping
-    X_train = _Lazy(lambda: X[train_idx]) if split else X
-    y_train = _Lazy(lambda: y_labels[train_idx]) if split else y_labels
-    metadata = None if sample_weight is None else {"sample_weight": (
-        sample_weight[train_idx] if split else sample_weight)}
-    progress = Progress(1 if incremental else est.max_iter, est.verbose)
-    est.n_iter_ = 0
-    mark = _Mark()
-    trainer.started = True
-    with context, InterruptGuard() as interrupt:
-        try:
-            for _ in range(est.max_iter):
-                mark.save(est, trainer)
-                epoch_ctx = None
-                if callback_ctx is not None:
-                    epoch_ctx = callback_ctx.subcontext(task_name="epoch")
-                    epoch_ctx.call_on_fit_task_begin(
-                        estimator=est, X=X_train, y=y_train, metadata=metadata,
-                        reconstruction_attributes=lambda: fitted_attributes(est, trainer))
-                if est.shuffle:
-                    # sklearn.utils.shuffle's draws (an arange shuffled in place), without
-                    # its validation overhead.
-                    perm = np.arange(n_samples, dtype=np.intp)
-                    est._random_state.shuffle(perm)
-                    sample_idx = sample_idx[perm]
-                tic = time.perf_counter()
-                accumulated = trainer.epoch(optimizer, train_idx[sample_idx], batch_size,
-                                            count_units=est.record_history)
-                if not (np.isfinite(accumulated) and np.isfinite(trainer.flat).all()):
-                    if not early_stopping:
-                        _diverged(est, trainer, mark.flat, accumulated)
-                    # With early stopping, like scikit-learn: the epoch scores NaN, and
-                    # the best (finite) weights are restored below. We stop right away.
-                    trainer.flat[...] = mark.flat
-                    est._optimizer = make_optimizer(est, trainer.layout.n_params,
-                                                    trainer.dtype)
-                    est.n_iter_ += 1
-                    est.loss_ = trainer.dtype.type(np.nan)
-                    est.loss_curve_.append(est.loss_)
-                    est.validation_scores_.append(np.nan)
-                    warnings.warn(
-                        f"Training diverged in epoch {est.n_iter_} (non-finite loss) with "
-                        f"solver={est.solver!r} and learning_rate_init="
-                        f"{est.learning_rate_init!r}; stopped and restored the best "
-                        "validation weights. Lower learning_rate_init or scale the data.",
-                        ConvergenceWarning,
-                    )
-                    break
-                est.n_iter_ += 1
-                est.loss_ = trainer.dtype.type(accumulated / n_samples)
-                est.t_ += n_samples
-                est.loss_curve_.append(est.loss_)
-                if est.verbose and est.verbose != 2:
-                    print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
-
-                val_loss = None
-                if Y_val is not None:
-                    P = forward(trainer.layout, trainer.flat, X_val)
-                    val_loss = _kernels.loss_value(P, Y_val, sw_val_k, trainer.loss,
-                                                   trainer.clip_eps)
-                    est.validation_loss_curve_.append(val_loss)
-                    if not early_stopping:  # monitoring only
-                        est.validation_scores_.append(
-                            est._score(X_val, y_val, sample_weight=sw_val))
-                _update_no_improvement_count(est, trainer, early_stopping, X_val, y_val,
-                                             sw_val, val_loss)
-                if est.record_history:
-                    dead, sparsity = trainer.unit_stats(n_samples)
-                    est.history_.append({
-                        "epoch": len(est.history_) + 1,
-                        "loss": float(est.loss_),
-                        "validation_score": (float(est.validation_scores_[-1])
-                                             if X_val is not None else None),
-                        "validation_loss": val_loss,
-                        "learning_rate": float(optimizer.learning_rate),
-                        "time": time.perf_counter() - tic,
-                        "dead_fraction": dead,
-                        "sparsity": sparsity,
-                        "grad_norm": trainer.grad_norms(),
-                    })
-                optimizer.iteration_ends(est.t_)
-                progress.update(est.n_iter_, est.loss_, est.validation_scores_[-1]
-                                if X_val is not None else None)
-                mark.open = False  # the epoch is complete: nothing to roll back
-
-                stop = epoch_ctx is not None and epoch_ctx.call_on_fit_task_end(
-                    estimator=est, X=X_train, y=y_train, metadata=metadata,
-                    reconstruction_attributes=lambda: fitted_attributes(est, trainer))
-                if stop:
-                    if est.verbose:
-                        print("A callback requested to stop training. Stopping.")
-                    break
-                if interrupt.requested:
-                    raise KeyboardInterrupt
-
-                if est._no_improvement_count > est.n_iter_no_change:
-                    if early_stopping:
-                        msg = ("Validation score did not improve more than tol=%f for %d "
-                               "consecutive epochs." % (est.tol, est.n_iter_no_change))
-                    else:
-                        msg = ("Training loss did not improve more than tol=%f for %d "
-                               "consecutive epochs." % (est.tol, est.n_iter_no_change))
-                    if optimizer.trigger_stopping(msg, est.verbose):
+        context, trainer.row_parts = epoch_plan(trainer.layout, batch_size, trainer.X.sparse,
+                                                trainer.max_grad_norm > 0)
+        # What callbacks see as the training data: with an early-stopping split, the
+        # training rows, extracted only if a callback asks for them (a copy of X).
+        split = validation is None and early_stopping
+        X_train = _Lazy(lambda: X[train_idx]) if split else X
+        y_train = _Lazy(lambda: y_labels[train_idx]) if split else y_labels
+        metadata = None if sample_weight is None else {"sample_weight": (
+            sample_weight[train_idx] if split else sample_weight)}
+        progress = Progress(1 if incremental else est.max_iter, est.verbose)
+        state.n_iter_ = 0
+        mark = EpochMark()
+        state.publish(est)
+        trainer.started = True
+        with context, InterruptGuard() as interrupt:
+            try:
+                for _ in range(est.max_iter):
+                    mark.save(trainer, state)
+                    epoch_ctx = None
+                    if callback_ctx is not None:
+                        epoch_ctx = callback_ctx.subcontext(task_name="epoch")
+                        epoch_ctx.call_on_fit_task_begin(
+                            estimator=est, X=X_train, y=y_train, metadata=metadata,
+                            reconstruction_attributes=self._network_attributes)
+                    if est.shuffle:
+                        # sklearn.utils.shuffle's draws (an arange shuffled in place),
+                        # without its validation overhead.
+                        perm = np.arange(n_samples, dtype=np.intp)
+                        est._random_state.shuffle(perm)
+                        sample_idx = sample_idx[perm]
+                    tic = time.perf_counter()
+                    accumulated = trainer.epoch(optimizer, train_idx[sample_idx], batch_size,
+                                                count_units=est.record_history)
+                    if not (np.isfinite(accumulated) and np.isfinite(trainer.flat).all()):
+                        if not early_stopping:
+                            self._diverged(mark.weights, accumulated)
+                        # With early stopping, like scikit-learn: the epoch scores NaN, and
+                        # the best (finite) weights are restored below. We stop right away.
+                        mark.weights.restore(trainer.flat)
+                        state._optimizer = make_optimizer(est, trainer.layout.n_params,
+                                                          trainer.dtype)
+                        state.n_iter_ += 1
+                        state.loss_ = trainer.dtype.type(np.nan)
+                        state.loss_curve_.append(state.loss_)
+                        state.validation_scores_.append(np.nan)
+                        warnings.warn(
+                            f"Training diverged in epoch {state.n_iter_} (non-finite loss) "
+                            f"with solver={est.solver!r} and learning_rate_init="
+                            f"{est.learning_rate_init!r}; stopped and restored the best "
+                            "validation weights. Lower learning_rate_init or scale the data.",
+                            ConvergenceWarning,
+                        )
                         break
-                    est._no_improvement_count = 0
+                    state.n_iter_ += 1
+                    state.loss_ = trainer.dtype.type(accumulated / n_samples)
+                    state.t_ += n_samples
+                    state.loss_curve_.append(state.loss_)
+                    if est.verbose and est.verbose != 2:
+                        print("Iteration %d, loss = %.8f" % (state.n_iter_, state.loss_))
 
-                if incremental:
-                    break
-                if est.n_iter_ == est.max_iter:
-                    progress.close()  # end the bar's line before the warning
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                        "optimization hasn't converged yet." % est.max_iter,
-                        ConvergenceWarning,
-                    )
-        except KeyboardInterrupt:
-            if mark.open:
-                # Interrupted inside an epoch: back to the last completed one.
-                mark.restore(est, trainer)
-            warnings.warn(
-                f"Training interrupted by user. The model holds the weights of the last "
-                f"completed epoch (n_iter_={est.n_iter_}).", UserWarning)
-        finally:
-            progress.close()
+                    val_loss = None
+                    if Y_val is not None:
+                        P = forward(trainer.layout, trainer.flat, X_val)
+                        val_loss = _kernels.loss_value(P, Y_val, sw_val_k,
+                                                       trainer.objective.loss,
+                                                       trainer.objective.clip_eps)
+                        state.validation_loss_curve_.append(val_loss)
+                        if not early_stopping:  # monitoring only
+                            state.validation_scores_.append(
+                                est._score(X_val, y_val, sample_weight=sw_val))
+                    self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val,
+                                                      val_loss)
+                    if est.record_history:
+                        dead, sparsity = trainer.unit_stats(n_samples)
+                        state.history_.append({
+                            "epoch": len(state.history_) + 1,
+                            "loss": float(state.loss_),
+                            "validation_score": (float(state.validation_scores_[-1])
+                                                 if X_val is not None else None),
+                            "validation_loss": val_loss,
+                            "learning_rate": float(optimizer.learning_rate),
+                            "time": time.perf_counter() - tic,
+                            "dead_fraction": dead,
+                            "sparsity": sparsity,
+                            "grad_norm": trainer.grad_norms(),
+                        })
+                    optimizer.iteration_ends(state.t_)
+                    progress.update(state.n_iter_, state.loss_, state.validation_scores_[-1]
+                                    if X_val is not None else None)
+                    mark.open = False  # the epoch is complete: nothing to roll back
+                    state._dropout_step = trainer.objective.dropout_stream
+                    state.publish(est)
 
-    if early_stopping:
-        trainer.flat[...] = est._best_params
+                    stop = epoch_ctx is not None and epoch_ctx.call_on_fit_task_end(
+                        estimator=est, X=X_train, y=y_train, metadata=metadata,
+                        reconstruction_attributes=self._network_attributes)
+                    if stop:
+                        if est.verbose:
+                            print("A callback requested to stop training. Stopping.")
+                        break
+                    if interrupt.requested:
+                        raise KeyboardInterrupt
+
+                    if state._no_improvement_count > est.n_iter_no_change:
+                        if early_stopping:
+                            msg = ("Validation score did not improve more than tol=%f for "
+                                   "%d consecutive epochs." % (est.tol, est.n_iter_no_change))
+                        else:
+                            msg = ("Training loss did not improve more than tol=%f for %d "
+                                   "consecutive epochs." % (est.tol, est.n_iter_no_change))
+                        if optimizer.trigger_stopping(msg, est.verbose):
+                            break
+                        state._no_improvement_count = 0
+
+                    if incremental:
+                        break
+                    if state.n_iter_ == est.max_iter:
+                        progress.close()  # end the bar's line before the warning
+                        warnings.warn(
+                            "Stochastic Optimizer: Maximum iterations (%d) reached and "
+                            "the optimization hasn't converged yet." % est.max_iter,
+                            ConvergenceWarning,
+                        )
+            except KeyboardInterrupt:
+                if mark.open:
+                    # Interrupted inside an epoch: back to the last completed one.
+                    mark.restore(trainer, state)
+                warnings.warn(
+                    f"Training interrupted by user. The model holds the weights of the last "
+                    f"completed epoch (n_iter_={state.n_iter_}).", UserWarning)
+            finally:
+                progress.close()
+
+        if early_stopping:
+            state._best_params.restore(trainer.flat)
+
+    def _validation_split(self, y, n_samples):
+        from sklearn.model_selection import train_test_split
+
+        est = self.est
+        # Stratify on the binarised target as bools, like scikit-learn (its error
+        # messages then name the classes the same way).
+        stratify = y.astype(bool) if (est._is_classifier and est.n_outputs_ == 1) else None
+        train_idx, val_idx = train_test_split(
+            np.arange(n_samples, dtype=np.intp), random_state=est._random_state,
+            test_size=est.validation_fraction, stratify=stratify,
+        )
+        if val_idx.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the "
+                "size of your dataset."
+            )
+        return train_idx, val_idx
+
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val,
+                                     val_loss=None):
+        est, state = self.est, self.state
+        if early_stopping:
+            score = est._score(X_val, y_val, sample_weight=sw_val)
+            state.validation_scores_.append(score)
+            if est.verbose:
+                print("Validation score: %f" % score)
+            if est.early_stopping_metric == "loss":
+                # Lower is better: improvement means val_loss < best - tol.
+                best = state.best_validation_loss_
+                best = np.inf if best is None else best
+                if not val_loss < best - est.tol:
+                    state._no_improvement_count += 1
+                else:
+                    state._no_improvement_count = 0
+                if val_loss < best:
+                    state.best_validation_loss_ = val_loss
+                    state.best_validation_score_ = score
+                    state._best_params = Checkpoint.of(self.trainer.flat)
+                return
+            if score < state.best_validation_score_ + est.tol:
+                state._no_improvement_count += 1
+            else:
+                state._no_improvement_count = 0
+            if score > state.best_validation_score_:
+                state.best_validation_score_ = score
+                state._best_params = Checkpoint.of(self.trainer.flat)
+        else:
+            if state.loss_curve_[-1] > state.best_loss_ - est.tol:
+                state._no_improvement_count += 1
+            else:
+                state._no_improvement_count = 0
+            if state.loss_curve_[-1] < state.best_loss_:
+                state.best_loss_ = state.loss_curve_[-1]
+
+
+class LBFGSFit(_Fit):
+    """Minimise the full-batch objective with scipy's L-BFGS-B.
+
+    ``run(X, y_labels, sample_weight, callback_ctx)``. Unlike scikit-learn, the
+    parameters keep the input dtype (scipy's float64 iterate is cast into the flat
+    buffer), ``loss_curve_`` records the loss at every iteration and ``verbose`` prints
+    it. Each iteration is a subtask of ``callback_ctx`` (like ``LogisticRegression``'s
+    lbfgs); a callback or a Ctrl-C stops the optimizer at the end of the running
+    iteration.
+    """
+
+    def _run(self, X=None, y_labels=None, sample_weight=None, callback_ctx=None):
+        est, trainer, state = self.est, self.trainer, self.state
+        flat = trainer.flat
+
+        def fun(x):
+            flat[...] = x
+            loss, grad = trainer.loss_gradient()
+            return loss, grad.astype(np.float64)
+
+        state.loss_curve_ = []
+        last_finite = Checkpoint.of(flat)
+        tic = [time.perf_counter()]
+        progress = Progress(est.max_iter, est.verbose, unit="iteration")
+        metadata = None if sample_weight is None else {"sample_weight": sample_weight}
+        stopped = []  # why the optimizer was stopped early, if it was
+        state.publish(est)
+
+        def begin_iteration():
+            if callback_ctx is None:
+                return None
+            ctx = callback_ctx.subcontext(task_name="lbfgs-iter")
+            ctx.call_on_fit_task_begin(
+                estimator=est, X=X, y=y_labels, metadata=metadata,
+                reconstruction_attributes=self._network_attributes)
+            return ctx
+
+        iteration_ctx = [begin_iteration()]
+
+        def callback(intermediate_result):
+            if (np.isfinite(intermediate_result.fun)
+                    and np.isfinite(intermediate_result.x).all()):
+                last_finite.save(intermediate_result.x)
+            state.loss_curve_.append(trainer.dtype.type(intermediate_result.fun))
+            if est.record_history:
+                now = time.perf_counter()
+                state.history_.append({
+                    "epoch": len(state.history_) + 1, "loss": float(intermediate_result.fun),
+                    "validation_score": None, "validation_loss": None,
+                    "learning_rate": None, "time": now - tic[0],
+                    "dead_fraction": None, "sparsity": None, "grad_norm": None,
+                })
+                tic[0] = now
+            if est.verbose and est.verbose != 2:
+                print("Iteration %d, loss = %.8f" % (len(state.loss_curve_),
+                                                     intermediate_result.fun))
+            progress.update(len(state.loss_curve_), intermediate_result.fun)
+            if iteration_ctx[0] is not None:
+                flat[...] = intermediate_result.x  # what fitted_estimator must predict with
+                state.publish(est)
+                if iteration_ctx[0].call_on_fit_task_end(
+                        estimator=est, X=X, y=y_labels, metadata=metadata,
+                        reconstruction_attributes=self._network_attributes):
+                    stopped.append("A callback requested to stop training.")
+                iteration_ctx[0] = begin_iteration()
+            if interrupt.requested:
+                stopped.append("Training interrupted by user.")
+            if stopped:
+                raise StopIteration
+
+        trainer.started = True
+        with InterruptGuard() as interrupt:
+            try:
+                opt_res = scipy.optimize.minimize(
+                    fun, flat.astype(np.float64), method="L-BFGS-B", jac=True,
+                    callback=callback,
+                    options={"maxfun": est.max_fun, "maxiter": est.max_iter,
+                             "gtol": est.tol},
+                )
+            except KeyboardInterrupt:
+                # A second Ctrl-C inside an iteration: keep the last completed iterate.
+                x = last_finite.flat.astype(np.float64)
+                opt_res = scipy.optimize.OptimizeResult(
+                    x=x, fun=fun(x)[0], nit=len(state.loss_curve_), status=99,
+                    message="interrupted")
+                stopped.append("Training interrupted by user.")
+            finally:
+                progress.close()
+                if iteration_ctx[0] is not None:
+                    # The subtask begun after the last iteration never ran: end it empty.
+                    iteration_ctx[0].call_on_fit_task_end(estimator=est)
+        n_iter = min(opt_res.nit, est.max_iter)
+        if not (np.isfinite(opt_res.fun) and np.isfinite(opt_res.x).all()):
+            state.n_iter_ = n_iter
+            self._diverged(last_finite, opt_res.fun)
+        if stopped:
+            if "interrupted" in stopped[0]:
+                warnings.warn(f"Training interrupted by user. The model holds the weights "
+                              f"of the last completed iteration (n_iter_={n_iter}).",
+                              UserWarning)
+            elif est.verbose:
+                print(stopped[0] + " Stopping.")
+        elif opt_res.status != 0:
+            msg = ("lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n"
+                   % (n_iter, opt_res.status, opt_res.message))
+            if n_iter == est.max_iter:
+                msg += ("\nIncrease the number of iterations to improve the convergence "
+                        "(max_iter=%d)." % est.max_iter)
+            msg += ("\nYou might also want to scale the data as shown in:\n"
+                    "    https://scikit-learn.org/stable/modules/preprocessing.html")
+            warnings.warn(msg, ConvergenceWarning, stacklevel=4)
+        state.n_iter_ = n_iter
+        state.loss_ = trainer.dtype.type(opt_res.fun)
+        flat[...] = opt_res.x
 
 
 class _Lazy:
@@ -439,55 +642,6 @@ class _Lazy:
         if self._value is None:
             self._value = self._make()
         return self._value
-
-
-class _Mark:
-    """What one epoch changes, saved at its start so that an interrupted epoch can be
-    rolled back: the weights, optimizer state, counters and the recorded curves. The
-    array copies go into buffers allocated at the first save and reused every epoch."""
-
-    _LISTS = ("loss_curve_", "validation_scores_", "validation_loss_curve_", "history_")
-    _SCALARS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_",
-                "best_validation_loss_", "_no_improvement_count", "_best_params")
-
-    def __init__(self):
-        self.flat = None
-        self.buffers = {}
-        self.open = False   # saved and not yet completed: restore() applies
-
-    def _copy(self, key, array):
-        buf = self.buffers.get(key)
-        if buf is None or buf.shape != array.shape or buf.dtype != array.dtype:
-            buf = self.buffers[key] = np.empty_like(array)
-        np.copyto(buf, array)
-        return buf
-
-    def save(self, est, trainer):
-        self.flat = self._copy("flat", trainer.flat)
-        self.step = trainer.step
-        opt = getattr(est, "_optimizer", None)
-        self.optimizer = None if opt is None else {
-            k: (self._copy(k, v) if isinstance(v, np.ndarray) else v)
-            for k, v in vars(opt).items()}
-        self.lengths = {k: len(getattr(est, k)) for k in self._LISTS
-                        if getattr(est, k, None) is not None}
-        self.scalars = {k: getattr(est, k) for k in self._SCALARS if hasattr(est, k)}
-        self.open = True
-
-    def restore(self, est, trainer):
-        trainer.flat[...] = self.flat
-        trainer.step = self.step
-        opt = getattr(est, "_optimizer", None)
-        if opt is not None and self.optimizer is not None:
-            for k, v in self.optimizer.items():
-                if isinstance(v, np.ndarray):
-                    getattr(opt, k)[...] = v
-                else:
-                    setattr(opt, k, v)
-        for k, n in self.lengths.items():
-            del getattr(est, k)[n:]
-        for k, v in self.scalars.items():
-            setattr(est, k, v)
 
 
 class InterruptGuard:
@@ -571,218 +725,3 @@ class Progress:
         elif self.done:
             print(flush=True)
         self.active = False
-
-
-def fitted_attributes(est, trainer):
-    """The attributes that make a shallow copy of ``est`` predict with the current
-    weights (a copy of them): scikit-learn's callbacks' ``fitted_estimator``."""
-    flat = trainer.flat.copy()
-    coefs, intercepts, slopes = trainer.layout.views(flat)
-    return {"_flat": flat, "coefs_": coefs, "intercepts_": intercepts,
-            "prelu_slopes_": slopes, "_layout_": trainer.layout,
-            "_views": tuple(coefs + intercepts + [v for v in slopes if v is not None])}
-
-
-class DivergedError(ValueError):
-    """Training produced a non-finite loss or weights; the last finite weights are kept.
-
-    A subclass of ``ValueError`` (what scikit-learn's MLP raises), raised by ``fit`` /
-    ``partial_fit`` without early stopping. The model keeps the weights of the last
-    finite epoch, usable for ``predict`` and ``warm_start``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from relumlp import DivergedError, ReLUMLPRegressor
-    >>> rng = np.random.RandomState(0)
-    >>> X, y = 1e150 * rng.uniform(size=(20, 3)), rng.standard_normal(20)
-    >>> reg = ReLUMLPRegressor(learning_rate_init=1e3, max_iter=5, random_state=0)
-    >>> try:
-    ...     with np.errstate(all="ignore"):
-    ...         reg.fit(X, y)
-    ... except DivergedError as exc:
-    ...     print("diverged:", "learning_rate_init=1000.0" in str(exc))
-    diverged: True
-    >>> all(np.isfinite(c).all() for c in reg.coefs_)
-    True
-    """
-
-
-def _diverged(est, trainer, last_finite, accumulated):
-    """Restore the weights of the last finite epoch and raise a clear ValueError.
-
-    The message starts with scikit-learn's, so code matching it keeps working. The
-    optimizer state (now non-finite) is dropped: a warm start begins a fresh one.
-    """
-    trainer.flat[...] = last_finite
-    if hasattr(est, "_optimizer"):
-        del est._optimizer
-    raise DivergedError(
-        "Solver produced non-finite parameter weights. The input data may contain large "
-        f"values and need to be preprocessed. The loss became {accumulated!r} in epoch "
-        f"{est.n_iter_ + 1} with solver={est.solver!r} and learning_rate_init="
-        f"{est.learning_rate_init!r}; the weights of the last finite epoch "
-        f"({est.n_iter_}) were restored. Scale the data (e.g. StandardScaler), lower "
-        "learning_rate_init or set max_grad_norm."
-    )
-
-
-def _validation_split(est, y, n_samples):
-    from sklearn.model_selection import train_test_split
-
-    # Stratify on the binarised target as bools, like scikit-learn (its error messages
-    # then name the classes the same way).
-    stratify = y.astype(bool) if (est._is_classifier and est.n_outputs_ == 1) else None
-    train_idx, val_idx = train_test_split(
-        np.arange(n_samples, dtype=np.intp), random_state=est._random_state,
-        test_size=est.validation_fraction, stratify=stratify,
-    )
-    if val_idx.shape[0] < 2:
-        raise ValueError(
-            "The validation set is too small. Increase 'validation_fraction' or the "
-            "size of your dataset."
-        )
-    return train_idx, val_idx
-
-
-def _update_no_improvement_count(est, trainer, early_stopping, X_val, y_val, sw_val,
-                                 val_loss=None):
-    if early_stopping:
-        score = est._score(X_val, y_val, sample_weight=sw_val)
-        est.validation_scores_.append(score)
-        if est.verbose:
-            print("Validation score: %f" % score)
-        if est.early_stopping_metric == "loss":
-            # Lower is better: improvement means val_loss < best - tol.
-            best = getattr(est, "best_validation_loss_", None)
-            best = np.inf if best is None else best
-            if not val_loss < best - est.tol:
-                est._no_improvement_count += 1
-            else:
-                est._no_improvement_count = 0
-            if val_loss < best:
-                est.best_validation_loss_ = val_loss
-                est.best_validation_score_ = score
-                est._best_params = trainer.flat.copy()
-            return
-        if score < est.best_validation_score_ + est.tol:
-            est._no_improvement_count += 1
-        else:
-            est._no_improvement_count = 0
-        if score > est.best_validation_score_:
-            est.best_validation_score_ = score
-            est._best_params = trainer.flat.copy()
-    else:
-        if est.loss_curve_[-1] > est.best_loss_ - est.tol:
-            est._no_improvement_count += 1
-        else:
-            est._no_improvement_count = 0
-        if est.loss_curve_[-1] < est.best_loss_:
-            est.best_loss_ = est.loss_curve_[-1]
-
-
-def fit_lbfgs(est, trainer, X=None, y_labels=None, sample_weight=None,
-              callback_ctx=None):
-    """Minimise the full-batch objective with scipy's L-BFGS-B.
-
-    Unlike scikit-learn, the parameters keep the input dtype (scipy's float64 iterate
-    is cast into the flat buffer), ``loss_curve_`` records the loss at every iteration
-    and ``verbose`` prints it. Each iteration is a subtask of ``callback_ctx`` (like
-    ``LogisticRegression``'s lbfgs); a callback or a Ctrl-C stops the optimizer at the
-    end of the running iteration.
-    """
-    flat = trainer.flat
-
-    def fun(x):
-        flat[...] = x
-        loss, grad = trainer.loss_gradient()
-        return loss, grad.astype(np.float64)
-
-    est.loss_curve_ = []
-    last_finite = flat.copy()
-    tic = [time.perf_counter()]
-    progress = Progress(est.max_iter, est.verbose, unit="iteration")
-    metadata = None if sample_weight is None else {"sample_weight": sample_weight}
-    stopped = []  # why the optimizer was stopped early, if it was
-
-    def begin_iteration():
-        if callback_ctx is None:
-            return None
-        ctx = callback_ctx.subcontext(task_name="lbfgs-iter")
-        ctx.call_on_fit_task_begin(
-            estimator=est, X=X, y=y_labels, metadata=metadata,
-            reconstruction_attributes=lambda: fitted_attributes(est, trainer))
-        return ctx
-
-    iteration_ctx = [begin_iteration()]
-
-    def callback(intermediate_result):
-        if np.isfinite(intermediate_result.fun) and np.isfinite(intermediate_result.x).all():
-            last_finite[...] = intermediate_result.x
-        est.loss_curve_.append(trainer.dtype.type(intermediate_result.fun))
-        if est.record_history:
-            now = time.perf_counter()
-            est.history_.append({
-                "epoch": len(est.history_) + 1, "loss": float(intermediate_result.fun),
-                "validation_score": None, "validation_loss": None,
-                "learning_rate": None, "time": now - tic[0],
-                "dead_fraction": None, "sparsity": None, "grad_norm": None,
-            })
-            tic[0] = now
-        if est.verbose and est.verbose != 2:
-            print("Iteration %d, loss = %.8f" % (len(est.loss_curve_), intermediate_result.fun))
-        progress.update(len(est.loss_curve_), intermediate_result.fun)
-        if iteration_ctx[0] is not None:
-            flat[...] = intermediate_result.x  # what fitted_estimator must predict with
-            if iteration_ctx[0].call_on_fit_task_end(
-                    estimator=est, X=X, y=y_labels, metadata=metadata,
-                    reconstruction_attributes=lambda: fitted_attributes(est, trainer)):
-                stopped.append("A callback requested to stop training.")
-            iteration_ctx[0] = begin_iteration()
-        if interrupt.requested:
-            stopped.append("Training interrupted by user.")
-        if stopped:
-            raise StopIteration
-
-    trainer.started = True
-    with InterruptGuard() as interrupt:
-        try:
-            opt_res = scipy.optimize.minimize(
-                fun, flat.astype(np.float64), method="L-BFGS-B", jac=True,
-                callback=callback,
-                options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
-            )
-        except KeyboardInterrupt:
-            # A second Ctrl-C inside an iteration: keep the last completed iterate.
-            x = last_finite.astype(np.float64)
-            opt_res = scipy.optimize.OptimizeResult(
-                x=x, fun=fun(x)[0], nit=len(est.loss_curve_), status=99,
-                message="interrupted")
-            stopped.append("Training interrupted by user.")
-        finally:
-            progress.close()
-            if iteration_ctx[0] is not None:
-                # The subtask begun after the last iteration never ran: end it empty.
-                iteration_ctx[0].call_on_fit_task_end(estimator=est)
-    n_iter = min(opt_res.nit, est.max_iter)
-    if not (np.isfinite(opt_res.fun) and np.isfinite(opt_res.x).all()):
-        est.n_iter_ = n_iter
-        _diverged(est, trainer, last_finite, opt_res.fun)
-    if stopped:
-        if "interrupted" in stopped[0]:
-            warnings.warn(f"Training interrupted by user. The model holds the weights of "
-                          f"the last completed iteration (n_iter_={n_iter}).", UserWarning)
-        elif est.verbose:
-            print(stopped[0] + " Stopping.")
-    elif opt_res.status != 0:
-        msg = ("lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n"
-               % (n_iter, opt_res.status, opt_res.message))
-        if n_iter == est.max_iter:
-            msg += ("\nIncrease the number of iterations to improve the convergence "
-                    "(max_iter=%d)." % est.max_iter)
-        msg += ("\nYou might also want to scale the data as shown in:\n"
-                "    https://scikit-learn.org/stable/modules/preprocessing.html")
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
-    est.n_iter_ = n_iter
-    est.loss_ = trainer.dtype.type(opt_res.fun)
-    flat[...] = opt_res.x

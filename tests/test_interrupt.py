@@ -52,15 +52,15 @@ def test_keyboard_interrupt_inside_an_epoch_rolls_back(digits, monkeypatch, wher
 
         monkeypatch.setattr(_training.Trainer, "epoch", patched)
     else:
-        real = _training._update_no_improvement_count
+        real = _training.StochasticFit._update_no_improvement_count
 
-        def patched(est, *args, **kwargs):
-            real(est, *args, **kwargs)
+        def patched(self, *args, **kwargs):
+            real(self, *args, **kwargs)
             calls["n"] += 1
             if calls["n"] == 3:
                 raise KeyboardInterrupt
 
-        monkeypatch.setattr(_training, "_update_no_improvement_count", patched)
+        monkeypatch.setattr(_training.StochasticFit, "_update_no_improvement_count", patched)
 
     clf = ReLUMLPClassifier(max_iter=10, **params)
     with pytest.warns(UserWarning, match="Training interrupted by user"):
