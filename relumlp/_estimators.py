@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # annotations only: no import cost at run time
     from typing_extensions import Self  # typing.Self from Python 3.11
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 from relumlp._activations import HIDDEN_ACTIVATIONS, WEIGHT_INITS
-from relumlp._params import NetworkLayout, init_params
+from relumlp._params import PARAMETERS, NetworkLayout, init_params
 from relumlp._state import DERIVED, TrainingState, network_attributes
 from relumlp._version import __version__
 
@@ -172,8 +172,9 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         """Rules that involve more than one parameter."""
         # scikit-learn's _fit_context skips parameter validation in partial_fit once the
         # model is fitted, so set_params(bad) + partial_fit would train with the bad
-        # value. Re-validate when a parameter object changed since the last validation
-        # (a few-microsecond identity check instead of ~0.2 ms on every call).
+        # value. Re-validate when a parameter object changed since the last validation:
+        # an identity check per call instead of a full validation (RESULTS.md, "Figures
+        # behind the code's comments").
         current = [getattr(self, name) for name in self._parameter_constraints]
         validated = getattr(self, "_validated_params", None)
         if incremental and (validated is None or len(validated) != len(current)
@@ -264,8 +265,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
                     f"{[c.shape for c in self.coefs_]}, but hidden_layer_sizes={hidden} and "
                     f"the data need {layout.coef_shapes}; refit with warm_start=False."
                 )
-            flat = layout.pack(self.coefs_, self.intercepts_,
-                               getattr(self, "prelu_slopes_", None), self.coefs_[0].dtype)
+            flat = layout.pack(self._parameters(), self.coefs_[0].dtype)
             state = TrainingState.resume(self)
         self._set_flat(layout, flat)
         self.n_outputs_ = n_outputs
@@ -362,7 +362,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         return X_val, y_val, encoded
 
     def _set_flat(self, layout, flat):
-        """Make ``flat`` the network: coefs_, intercepts_ and prelu_slopes_ view it."""
+        """Make ``flat`` the network: the parameters (coefs_, ...) view it."""
         self.__dict__.update(network_attributes(layout, flat))
 
     def _sample_weight(self, sample_weight, X, y_labels, incremental):
@@ -720,7 +720,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         it returns ``(X, deferred)``: when ``deferred`` is True the finiteness check is
         left to the prediction kernels (``_inference.forward(on_nonfinite=...)``), which
         find NaN and infinity in the first layer's product instead of reading X once
-        more (12 % of a 60000-row predict_proba).
+        more (RESULTS.md, "Finiteness inside the kernels").
         """
         if (type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f"
                 and X.dtype.itemsize in (4, 8) and X.shape[0] > 0
@@ -747,12 +747,16 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
             layout = self._layout(units, self.out_activation_)
         return layout
 
+    def _parameters(self):
+        """The per-layer parameter groups (``_params.PARAMETERS``) the estimator holds."""
+        return [getattr(self, name, None) for name in PARAMETERS]
+
     def _current_flat(self, layout):
-        """The flat buffer behind coefs_ / intercepts_; repacked if they were replaced."""
+        """The flat buffer behind coefs_ / intercepts_ / prelu_slopes_; repacked if they
+        were replaced."""
         flat = getattr(self, "_flat", None)
         if flat is not None and flat.size == layout.n_params:
-            ours = self.coefs_ + self.intercepts_ + [
-                s for s in getattr(self, "prelu_slopes_", []) if s is not None]
+            ours = [a for group in self._parameters() for a in group or [] if a is not None]
             # Fast path: the very view objects _set_flat handed out.
             given = getattr(self, "_views", ())
             if len(given) == len(ours) and all(a is b for a, b in zip(ours, given)):
@@ -764,14 +768,13 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
                 for a, b in zip(ours, views)
             ):
                 return flat
-        flat = layout.pack(self.coefs_, self.intercepts_,
-                           getattr(self, "prelu_slopes_", None), self.coefs_[0].dtype)
+        flat = layout.pack(self._parameters(), self.coefs_[0].dtype)
         self._set_flat(layout, flat)
         return flat
 
     def __getstate__(self):
         state = super().__getstate__()
-        for name in DERIVED:  # rebuilt from coefs_ / intercepts_ / prelu_slopes_
+        for name in DERIVED:  # rebuilt from the parameters (_params.PARAMETERS)
             state.pop(name, None)
         state["_relumlp_version"] = __version__
         return state

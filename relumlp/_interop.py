@@ -15,6 +15,7 @@ from relumlp._state import SKLEARN, TrainingState
 from relumlp._training import Checkpoint
 
 SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+SKLEARN_SOLVERS = ("lbfgs", "sgd", "adam")
 
 # Parameters both libraries share (scikit-learn's MLP constructor minus 'loss',
 # which only the regressor has).
@@ -62,6 +63,9 @@ def to_sklearn(est):
         raise ValueError(
             f"scikit-learn's MLP has no activation {activation!r} (it has "
             f"{', '.join(SKLEARN_ACTIVATIONS)}); this model cannot be converted.")
+    if est.solver not in SKLEARN_SOLVERS:
+        raise ValueError(f"scikit-learn's MLP has no solver {est.solver!r} (it has "
+                         f"{', '.join(SKLEARN_SOLVERS)}); this model cannot be converted.")
     params = {name: getattr(est, name) for name in _SHARED}
     params["activation"] = activation
     if est._is_classifier:

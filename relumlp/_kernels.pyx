@@ -31,6 +31,36 @@ from relumlp._openmp cimport (
 
 cnp.import_array()
 
+# ---------------------------------------------------------------------------------------
+# Integer codes shared by the kernels and the Python registry in _activations.py (cpdef:
+# Python sees them as IntEnums). Declared here, in the one module that uses them, so
+# that an activation, a loss or a solver is added in one Cython file. Hidden and output
+# activations share one enum: Network.act holds both.
+cpdef enum Activation:
+    IDENTITY = 0
+    LOGISTIC = 1
+    TANH = 2
+    RELU = 3
+    LEAKY_RELU = 4     # layer parameter: negative slope
+    PRELU = 5          # learned slope per unit, stored in the flat parameter buffer
+    ELU = 6            # layer parameter: alpha
+    SELU = 7
+    GELU = 8
+    SILU = 9
+    SOFTPLUS = 10
+    SOFTMAX = 64       # output layer only
+    EXP = 65           # output layer only (Poisson)
+
+cpdef enum Loss:
+    SQUARED_ERROR = 0
+    LOG_LOSS = 1           # softmax output, one-hot targets
+    BINARY_LOG_LOSS = 2    # logistic output, binary or multilabel targets
+    POISSON = 3            # exp output, half Poisson deviance
+
+cpdef enum Solver:
+    SGD = 0
+    ADAM = 1
+
 # The thread policy's two numbers the kernels need, set by relumlp._threads (which owns
 # every thread-policy decision and constant) when relumlp is imported; until then every
 # loop runs on one thread. Elementwise loops over fewer elements than
@@ -70,9 +100,9 @@ cdef inline int _nt(Py_ssize_t size, int n_threads) noexcept nogil:
 
 # ---------------------------------------------------------------------------------------
 # Scalar activations: f(z, p) and f'(z, a, p) given z, a = f(z) and the layer parameter p
-# (leaky slope, PReLU slope of the unit, ELU alpha). Adding an activation means one pair
-# here, one line in each of _activation_row / _gradient_row, and one registry entry in
-# _activations.py (which also says whether f' needs z or only a).
+# (leaky slope, PReLU slope of the unit, ELU alpha). An activation is, here, a code in
+# the Activation enum, one such pair and one line in each of _activation_row and
+# _gradient_row (docs/architecture.rst: the whole checklist).
 
 cdef double SELU_ALPHA = 1.6732632423543772848170429916717
 cdef double SELU_SCALE = 1.0507009873554804934193349852946
@@ -541,7 +571,7 @@ cdef double _sum_abs(const floating* W, Py_ssize_t size) noexcept nogil:
 cdef enum:
     # Fixed chunks: the reduction order does not depend on the thread count. 1024: a
     # chunk's passes over W, G and the two moments (16 KB in float32, 32 KB in float64)
-    # stay in L1; 4096 spilled to L2 (MNIST-shaped float32 0.389 -> 0.35-0.37 s/epoch).
+    # stay in L1 (RESULTS.md, "Optimizer chunks of 1024 parameters").
     _STEP_CHUNK = 1024
 
 
@@ -1071,7 +1101,9 @@ def _network(units, w_off, b_off, s_off, act, act_param, needs_z, dropout, n_coe
 cdef class Workspace:
     """Scratch buffers for passes over up to ``rows`` rows of one network, in one dtype.
 
-    Prediction (``training=False``): the hidden layers' Z and A. Training: also the
+    Prediction (``training=False``): the hidden layers' Z and A (Z only where the
+    activation's derivative needs it, or for every layer with ``keep_z``; ``layer``
+    gives them as arrays). Training: also the
     dropout outputs, the deltas and their scratch block, the output layer, the flat
     gradient ``grads``, the minibatch gather buffers (``dense_batches``: rows of a
     dense X too) and per-thread statistics (``counts``: per hidden unit, how many rows
@@ -1091,7 +1123,7 @@ cdef class Workspace:
         free(self._offsets)
 
     def __init__(self, Network network, Py_ssize_t rows, dtype, *, bint training=False,
-                 bint dense_batches=False):
+                 bint dense_batches=False, bint keep_z=False):
         cdef Py_ssize_t L = network.n_layers, l, width, cur = 0, deltas_size
         cdef Py_ssize_t* z_off
         cdef Py_ssize_t* a_off
@@ -1115,7 +1147,7 @@ cdef class Workspace:
         for l in range(L - 1):
             width = rows * network._units[l + 1]
             z_off[l] = cur
-            if network._needs_z[l]:
+            if network._needs_z[l] or keep_z:
                 cur += width
             a_off[l] = cur
             cur += width
@@ -1154,6 +1186,17 @@ cdef class Workspace:
         self.net.a_off = a_off
         self.net.o_off = o_off
         self.net.d_off = d_off
+
+    def layer(self, Py_ssize_t l, Py_ssize_t n):
+        """``(Z, A)``: views of hidden layer ``l``'s pre-activations and activations for
+        the first ``n`` rows of the last pass (valid until the next one)."""
+        cdef Py_ssize_t width
+        if not 0 <= l < self.network.n_layers - 1 or not 0 <= n <= self.rows:
+            raise ValueError(f"no hidden layer {l} with {n} rows in this workspace")
+        width = self.network._units[l + 1]
+        Z = self.acts[self.net.z_off[l]:self.net.z_off[l] + n * width]
+        A = self.acts[self.net.a_off[l]:self.net.a_off[l] + n * width]
+        return Z.reshape(n, width), A.reshape(n, width)
 
     cdef _reserve_threads(self, int n_threads):
         """Per-thread statistics slots for n_threads threads (kept when large enough)."""

@@ -13,6 +13,10 @@ import numpy as np
 from relumlp import _kernels
 from relumlp._activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 
+# The learned per-layer parameters, in the order of the flat buffer and of
+# NetworkLayout.views: the fitted attributes that view the buffer.
+PARAMETERS = ("coefs_", "intercepts_", "prelu_slopes_")
+
 
 class NetworkLayout:
     """Geometry of an MLP: layer widths, activations and offsets into flat buffers.
@@ -75,10 +79,10 @@ class NetworkLayout:
                 n_params=self.n_params)
         return network
 
-    def workspace(self, rows, dtype, training=False, dense_batches=False):
+    def workspace(self, rows, dtype, training=False, dense_batches=False, keep_z=False):
         """A new ``_kernels.Workspace`` for passes over up to ``rows`` rows."""
         return _kernels.Workspace(self.network, rows, dtype, training=training,
-                                  dense_batches=dense_batches)
+                                  dense_batches=dense_batches, keep_z=keep_z)
 
     def few_rows_workspace(self, dtype):
         """A prediction workspace for ``_kernels.SMALL_ROWS_MAX`` rows, kept per thread:
@@ -98,7 +102,8 @@ class NetworkLayout:
         return {k: v for k, v in self.__dict__.items() if k not in ("_network", "_local")}
 
     def views(self, flat):
-        """Per-layer ``coefs``, ``intercepts`` and PReLU ``slopes`` views into ``flat``.
+        """Per-layer views into ``flat``, one list per name of ``PARAMETERS`` (in that
+        order): ``coefs``, ``intercepts`` and PReLU ``slopes``.
 
         ``slopes`` has one entry per hidden layer: a view for PReLU layers, else None.
         """
@@ -109,20 +114,25 @@ class NetworkLayout:
                   for o, n in zip(self.s_off[:-1], self.units[1:-1])]
         return coefs, intercepts, slopes
 
-    def pack(self, coefs, intercepts, slopes, dtype):
-        """A new flat buffer holding copies of the given per-layer arrays."""
+    def pack(self, groups, dtype):
+        """A new flat buffer holding copies of ``groups``: per name of ``PARAMETERS``, the
+        list of per-layer arrays (None where the layer has none, or for a whole group
+        the network does not use)."""
         flat = np.empty(self.n_params, dtype=dtype)
-        c_views, i_views, s_views = self.views(flat)
-        pairs = list(zip(c_views + i_views, list(coefs) + list(intercepts)))
-        pairs += [(d, s) for d, s in zip(s_views, slopes or [None] * len(s_views))
-                  if d is not None]
-        for dst, src in pairs:
-            if src is None or np.shape(src) != dst.shape:
-                raise ValueError(
-                    f"A parameter array has shape {np.shape(src)}, expected {dst.shape}; "
-                    "coefs_, intercepts_ and prelu_slopes_ must match the network."
-                )
-            dst[...] = src
+        for name, dsts, srcs in zip(PARAMETERS, self.views(flat), groups):
+            srcs = [None] * len(dsts) if srcs is None else list(srcs)
+            if len(srcs) != len(dsts):
+                raise ValueError(f"{name} has {len(srcs)} layers, expected {len(dsts)}; "
+                                 f"{', '.join(PARAMETERS)} must match the network.")
+            for dst, src in zip(dsts, srcs):
+                if dst is None:
+                    continue
+                if src is None or np.shape(src) != dst.shape:
+                    raise ValueError(
+                        f"A parameter array has shape {np.shape(src)}, expected "
+                        f"{dst.shape}; {', '.join(PARAMETERS)} must match the network."
+                    )
+                dst[...] = src
         return flat
 
 
@@ -186,4 +196,4 @@ def init_params(layout, scheme, random_state, dtype, negative_slope=0.01,
             intercepts.append(np.zeros(fan_out))
     slopes = [None if o < 0 else np.full(n, negative_slope)
               for o, n in zip(layout.s_off[:-1], layout.units[1:-1])]
-    return layout.pack(coefs, intercepts, slopes, dtype)
+    return layout.pack((coefs, intercepts, slopes), dtype)

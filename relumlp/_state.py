@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from relumlp._params import PARAMETERS
+
 
 class Fitted(NamedTuple):
     name: str
@@ -31,9 +33,7 @@ FITTED = (
     Fitted("n_outputs_", "network", sklearn=True),
     Fitted("n_layers_", "network", sklearn=True),
     Fitted("out_activation_", "network", sklearn=True),
-    Fitted("coefs_", "network"),
-    Fitted("intercepts_", "network"),
-    Fitted("prelu_slopes_", "network"),
+    *(Fitted(name, "network") for name in PARAMETERS),   # views into _flat
     Fitted("_layout_", "network"),
     Fitted("_flat", "network", derived=True),
     Fitted("_views", "network", derived=True),
@@ -155,7 +155,6 @@ class TrainingState:
 def network_attributes(layout, flat):
     """The network group for ``flat`` (its per-layer views): what makes a shallow copy
     of an estimator predict with these weights."""
-    coefs, intercepts, slopes = layout.views(flat)
-    return {"_flat": flat, "coefs_": coefs, "intercepts_": intercepts,
-            "prelu_slopes_": slopes, "_layout_": layout,
-            "_views": tuple(coefs + intercepts + [v for v in slopes if v is not None])}
+    groups = layout.views(flat)
+    return {"_flat": flat, "_layout_": layout, **dict(zip(PARAMETERS, groups)),
+            "_views": tuple(v for group in groups for v in group if v is not None)}

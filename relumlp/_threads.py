@@ -24,8 +24,8 @@ from relumlp import _kernels
 MIN_PARALLEL_SIZE = 50_000
 
 # A waiter of the row-split epoch's sequencer spins this many pause instructions
-# (~50 µs) before it sleeps: short waits on an idle machine end in the spin, while a
-# waiter whose sibling was preempted gives the core back.
+# before it sleeps: short waits on an idle machine end in the spin, while a waiter
+# whose sibling was preempted gives the core back.
 SEQUENCER_SPIN = 4000
 
 # Bytes of weights (all layers) from which the few-rows forward pass uses two threads

@@ -16,12 +16,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from relumlp import _kernels
+from relumlp import _inference, _kernels
 
 if TYPE_CHECKING:  # annotations only
     from numpy.typing import ArrayLike
-
-_CHUNK_ROWS = 4096
 
 
 def _validate(model, X):
@@ -35,21 +33,19 @@ def _validate(model, X):
 
 
 def _hidden_passes(model, X):
-    """Yield, per chunk of rows, the list of (Z, A) of every hidden layer."""
+    """Yield, per chunk of rows, the list of (Z, A) of every hidden layer: the kernels'
+    prediction pass with every layer's pre-activations kept. The arrays are views,
+    valid until the next chunk."""
     layout = model._current_layout()
-    model._current_flat(layout)
-    for start in range(0, X.shape[0], _CHUNK_ROWS):
-        A = X[start:start + _CHUNK_ROWS]
-        layers = []
-        for l in range(layout.n_layers - 1):
-            Z = np.ascontiguousarray(A @ model.coefs_[l], dtype=model.coefs_[l].dtype)
-            A = np.empty_like(Z)
-            slopes = model.prelu_slopes_[l]
-            _kernels.bias_activation_forward(
-                Z, model.intercepts_[l], A, layout.act_codes[l], layout.act_params[l],
-                slopes, 1)
-            layers.append((Z, A))
-        yield layers
+    flat = model._current_flat(layout)
+    ws = layout.workspace(max(1, min(_inference.CHUNK_ROWS, X.shape[0])), flat.dtype,
+                          keep_z=True)
+    out = np.empty((ws.rows, layout.n_outputs), dtype=flat.dtype)
+    for start in range(0, X.shape[0], ws.rows):
+        block = X[start:start + ws.rows]
+        n = block.shape[0]
+        _kernels.forward(flat, ws, _inference.as_input(block, flat.dtype), out[:n], 1)
+        yield [ws.layer(l, n) for l in range(layout.n_layers - 1)]
 
 
 def hidden_activations(model: Any, X: ArrayLike, layer: int = 0,
@@ -88,7 +84,8 @@ def hidden_activations(model: Any, X: ArrayLike, layer: int = 0,
     if not -n_hidden <= layer < n_hidden:
         raise ValueError(f"layer must be in [{-n_hidden}, {n_hidden}), got {layer}.")
     layer %= n_hidden
-    parts = [layers[layer][0 if pre_activation else 1] for layers in _hidden_passes(model, X)]
+    parts = [layers[layer][0 if pre_activation else 1].copy()
+             for layers in _hidden_passes(model, X)]
     if not parts:
         return np.empty((0, model.coefs_[layer].shape[1]), dtype=model.coefs_[0].dtype)
     return np.concatenate(parts)

@@ -16,3 +16,17 @@ def test_readme_python_blocks_run(capsys):
             warnings.simplefilter("ignore", ConvergenceWarning)
             exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
     assert "relumlpclassifier__activation" in capsys.readouterr().out
+
+
+def test_readme_layout_matches_the_package():
+    """Every file of the package is in the README's Layout block, and every relumlp/
+    path there exists."""
+    text = README.read_text()
+    block = text[text.index("## Layout"):]
+    block = block[block.index("```") + 3:]
+    block = block[:block.index("```")]
+    listed = set(re.findall(r"^relumlp/(\S+)", block, flags=re.M))
+    package = README.parent / "relumlp"
+    shipped = {p.name for p in package.iterdir()
+               if p.suffix in (".py", ".pyx", ".pxd", ".h") or p.name == "py.typed"}
+    assert listed == shipped, (sorted(shipped - listed), sorted(listed - shipped))
