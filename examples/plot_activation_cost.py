@@ -47,8 +47,10 @@ if out_dir is not None:
     out_dir.mkdir(parents=True, exist_ok=True)
 quick = os.environ.get("RELUMLP_EXAMPLE_QUICK") == "1"
 
-ACTIVATIONS = ["relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu", "softplus",
-               "tanh", "logistic", "identity"]
+# Every activation kernel once, in the registry's order (an alias such as swish shares
+# silu's kernel).
+ACTIVATIONS = list({spec.code: name for name, spec
+                    in reversed(HIDDEN_ACTIVATIONS.items())}.values())[::-1]
 DTYPES = [np.float32, np.float64]
 if quick:
     shape, repeats, fit_epochs, fit_repeats = (256, 512), 5, 2, 1
