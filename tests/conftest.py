@@ -1,4 +1,5 @@
-"""Shared fixtures: running an example script the way a user does."""
+"""Shared pytest fixtures: the digits data a module asks for, and running an example
+script the way a user does. (Plain shared helpers are in _helpers.py.)"""
 import runpy
 import sys
 from pathlib import Path
@@ -13,6 +14,21 @@ else:
     matplotlib.use("Agg")
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(scope="module")
+def digits(request):
+    """``(X, y)`` of scikit-learn's digits, prepared as the requesting module's
+    ``DIGITS`` says: the keyword arguments of ``_helpers._digits`` (rows ``n`` and the
+    ``scale`` of the pixels), for instance ``DIGITS = dict(n=600, scale="unit")`` for
+    ``X[:600] / 16``. One copy per module: tests must not modify it in place."""
+    from _helpers import _digits  # imports relumlp: only when a module asks
+
+    spec = getattr(request.module, "DIGITS", None)
+    if spec is None:
+        raise LookupError(f"{request.module.__name__} uses the digits fixture but sets no "
+                          "DIGITS = dict(n=..., scale=...)")
+    return _digits(**spec)
 
 
 @pytest.fixture

@@ -5,25 +5,15 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.callback import ProgressBar, ScoringMonitor
-from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from relumlp import ReLUMLPClassifier, ReLUMLPRegressor
 
+from _helpers import _fit_quietly
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:600] / 16, y[:600]
-
-
-def _fit(est, X, y, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y, **kw)
+DIGITS = dict(n=600, scale="unit")  # the digits fixture: X[:600] / 16
 
 
 class Recorder:
@@ -64,7 +54,7 @@ def test_scoring_monitor_scores_every_epoch(digits, solver):
     monitor = ScoringMonitor(scoring="accuracy")
     clf = ReLUMLPClassifier((16,), max_iter=4, random_state=0, solver=solver,
                             learning_rate_init=0.01)
-    _fit(clf.set_callbacks(monitor), X, y)
+    _fit_quietly(clf.set_callbacks(monitor), X, y)
     rows = monitor.get_logs().data
     epochs = [r for r in rows if len(r["task_id_path"]) == 2]
     root = [r for r in rows if len(r["task_id_path"]) == 1]
@@ -72,8 +62,8 @@ def test_scoring_monitor_scores_every_epoch(digits, solver):
     assert {r["task_name"] for r in epochs} == {"lbfgs-iter" if solver == "lbfgs" else "epoch"}
     assert root[0]["accuracy"] == pytest.approx(clf.score(X, y))
     assert epochs[-1]["accuracy"] == pytest.approx(clf.score(X, y))
-    two = _fit(ReLUMLPClassifier((16,), max_iter=2, random_state=0, solver=solver,
-                                 learning_rate_init=0.01), X, y)
+    two = _fit_quietly(ReLUMLPClassifier((16,), max_iter=2, random_state=0, solver=solver,
+                                         learning_rate_init=0.01), X, y)
     assert epochs[1]["accuracy"] == pytest.approx(two.score(X, y))
     assert epochs[0]["accuracy"] != pytest.approx(epochs[-1]["accuracy"])
 
@@ -83,7 +73,7 @@ def test_scoring_monitor_regressor_with_sample_weight(digits):
     monitor = ScoringMonitor(scoring="r2")
     sw = np.linspace(0.5, 1.5, len(y))
     reg = ReLUMLPRegressor(hidden_layer_sizes=(16,), max_iter=3, random_state=0).set_callbacks(monitor)
-    _fit(reg, X, y.astype(float), sample_weight=sw)
+    _fit_quietly(reg, X, y.astype(float), sample_weight=sw)
     epochs = [r for r in monitor.get_logs().data if len(r["task_id_path"]) == 2]
     assert len(epochs) == 3
     assert epochs[-1]["r2"] == pytest.approx(reg.score(X, y, sample_weight=sw))
@@ -110,8 +100,8 @@ def test_fitted_estimator_is_a_snapshot(digits):
     of epoch k equals the end of epoch k-1, and later epochs do not change it."""
     X, y = digits
     recorder = Recorder()
-    clf = _fit(ReLUMLPClassifier((16,), max_iter=3, random_state=0).set_callbacks(recorder),
-               X, y)
+    clf = _fit_quietly(
+        ReLUMLPClassifier((16,), max_iter=3, random_state=0).set_callbacks(recorder), X, y)
     snaps = recorder.snapshots
     kinds = [s[0] for s in snaps]
     assert kinds == ["begin", "end"] * 3
@@ -166,14 +156,14 @@ def test_progress_bar_in_grid_search(digits):
                           {"relumlpclassifier__activation": ["relu", "elu"]},
                           cv=2)
     search.set_callbacks(ProgressBar(max_propagation_depth=None))
-    _fit(search, X, y)
+    _fit_quietly(search, X, y)
     assert search.best_params_["relumlpclassifier__activation"] in ("relu", "elu")
 
 
 def test_verbose_2_progress_bar_plain_fallback(digits, capsys, monkeypatch):
     X, y = digits
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails: plain fallback
-    _fit(ReLUMLPClassifier((8,), max_iter=3, random_state=0, verbose=2), X, y)
+    _fit_quietly(ReLUMLPClassifier((8,), max_iter=3, random_state=0, verbose=2), X, y)
     out = capsys.readouterr().out
     assert "epoch 3/3" in out and "[" + "#" * 30 + "]" in out and "loss=" in out
     assert "Iteration" not in out  # verbose=1's per-epoch lines are replaced by the bar
@@ -182,8 +172,8 @@ def test_verbose_2_progress_bar_plain_fallback(digits, capsys, monkeypatch):
 def test_verbose_2_progress_bar_tqdm(digits, capsys):
     pytest.importorskip("tqdm")
     X, y = digits
-    _fit(ReLUMLPClassifier((8,), max_iter=3, random_state=0, verbose=2,
-                           early_stopping=True), X, y)
+    _fit_quietly(ReLUMLPClassifier((8,), max_iter=3, random_state=0, verbose=2,
+                                   early_stopping=True), X, y)
     err = capsys.readouterr().err
     assert "3/3" in err and "validation score=" in err
 
@@ -191,8 +181,8 @@ def test_verbose_2_progress_bar_tqdm(digits, capsys):
 def test_verbose_2_lbfgs_plain(digits, capsys, monkeypatch):
     X, y = digits
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
-    _fit(ReLUMLPClassifier((8,), max_iter=3, random_state=0, verbose=2, solver="lbfgs"),
-         X, y)
+    _fit_quietly(ReLUMLPClassifier((8,), max_iter=3, random_state=0, verbose=2,
+                                   solver="lbfgs"), X, y)
     assert "iteration 3/3" in capsys.readouterr().out
 
 
@@ -207,8 +197,8 @@ def test_callbacks_see_the_training_rows_of_an_early_stopping_split(digits):
             seen.append((context.task_name, X.shape[0], len(y)))
             return False
 
-    _fit(ReLUMLPClassifier((8,), max_iter=2, random_state=0, early_stopping=True,
-                           validation_fraction=0.25).set_callbacks(Shapes()), X, y)
+    _fit_quietly(ReLUMLPClassifier((8,), max_iter=2, random_state=0, early_stopping=True,
+                                   validation_fraction=0.25).set_callbacks(Shapes()), X, y)
     n_train = len(X) - int(np.ceil(0.25 * len(X)))
     assert seen == [("epoch", n_train, n_train)] * 2 + [("fit", len(X), len(X))]
 
@@ -220,6 +210,6 @@ def test_progress_bar_on_the_estimator(digits, solver, capsys):
     pytest.importorskip("rich")
     X, y = digits
     clf = ReLUMLPClassifier((8,), max_iter=4, solver=solver, random_state=0)
-    _fit(clf.set_callbacks(ProgressBar()), X, y)
+    _fit_quietly(clf.set_callbacks(ProgressBar()), X, y)
     assert clf.n_iter_ == 4
     assert "ReLUMLPClassifier - fit" in capsys.readouterr().out

@@ -30,6 +30,7 @@ from _helpers import (  # noqa: E402
     _output,
     _small,
     ignore_convergence,
+    readonly,
 )
 
 
@@ -125,15 +126,13 @@ def test_readonly_input(est_cls, sparse):
     sw = np.linspace(0.5, 1.5, X.shape[0])
     Xw = sp.csr_matrix(X) if sparse else X
     ref = _small(est_cls, shuffle=True).fit(Xw, y, sample_weight=sw)
-    Xr, yr, swr = X.copy(), y.copy(), sw.copy()
+    yr, swr = readonly(y), readonly(sw)
     if sparse:
-        Xr = sp.csr_matrix(Xr)
+        Xr = sp.csr_matrix(X.copy())
         for a in (Xr.data, Xr.indices, Xr.indptr):
             a.setflags(write=False)
     else:
-        Xr.setflags(write=False)
-    yr.setflags(write=False)
-    swr.setflags(write=False)
+        Xr = readonly(X)
     est = _small(est_cls, shuffle=True).fit(Xr, yr, sample_weight=swr)
     _assert_params_equal(est, ref)
     assert np.array_equal(_output(est, Xr), _output(ref, Xw))

@@ -3,12 +3,13 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from relumlp import ReLUMLPClassifier, ReLUMLPRegressor
 from relumlp.diagnostics import hidden_activations
+
+from _helpers import _fit_quietly
 
 try:
     import reference as ref
@@ -17,18 +18,7 @@ except ImportError:  # run from the repository root as a package
 
 KEYS = {"epoch", "loss", "validation_score", "validation_loss", "learning_rate", "time", "dead_fraction",
         "sparsity", "grad_norm"}
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X / 16, y
-
-
-def _fit(est, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y)
+DIGITS = dict(n=None, scale="unit")  # the digits fixture: every row, X / 16
 
 
 @pytest.mark.parametrize("hidden", [(7, 5), (300, 200)], ids=["serial", "row-split"])
@@ -41,7 +31,7 @@ def test_kernel_counts_match_a_recount(digits, hidden, n_threads):
     clf = ReLUMLPClassifier(hidden, solver="sgd", learning_rate_init=1e-300, momentum=0,
                             alpha=0, max_iter=2, batch_size=100, random_state=0)
     with threadpool_limits(n_threads, user_api="openmp"):
-        _fit(clf, X, y)
+        _fit_quietly(clf, X, y)
     for layer, width in enumerate(hidden):
         Z = hidden_activations(clf, X, layer=layer, pre_activation=True)
         # NumPy's product and the kernel's may round a pre-activation within 1e-12 of 0
@@ -58,8 +48,8 @@ def test_kernel_counts_match_a_recount(digits, hidden, n_threads):
 
 def test_history_records_every_epoch(digits):
     X, y = digits
-    clf = _fit(ReLUMLPClassifier((16, 8), max_iter=4, early_stopping=True,
-                                 random_state=0), X, y)
+    clf = _fit_quietly(ReLUMLPClassifier((16, 8), max_iter=4, early_stopping=True,
+                                         random_state=0), X, y)
     assert len(clf.history_) == clf.n_iter_
     assert [r["epoch"] for r in clf.history_] == list(range(1, clf.n_iter_ + 1))
     for r, loss, score in zip(clf.history_, clf.loss_curve_, clf.validation_scores_):
@@ -72,20 +62,20 @@ def test_history_records_every_epoch(digits):
     # warm_start appends, numbering continues
     before = len(clf.history_)
     clf.set_params(warm_start=True, early_stopping=False, max_iter=2)
-    _fit(clf, X, y)
+    _fit_quietly(clf, X, y)
     assert [r["epoch"] for r in clf.history_] == list(range(1, before + 3))
 
 
 def test_history_frame_and_switch(digits):
     pd = pytest.importorskip("pandas")
     X, y = digits
-    clf = _fit(ReLUMLPClassifier((10,), max_iter=3, random_state=0), X, y)
+    clf = _fit_quietly(ReLUMLPClassifier((10,), max_iter=3, random_state=0), X, y)
     frame = clf.history_frame()
     assert isinstance(frame, pd.DataFrame) and len(frame) == 3
     assert {"loss", "dead_fraction_0", "sparsity_0", "grad_norm_0", "grad_norm_1"} <= set(
         frame.columns)
-    off = _fit(ReLUMLPClassifier((10,), max_iter=3, random_state=0, record_history=False),
-               X, y)
+    off = _fit_quietly(ReLUMLPClassifier((10,), max_iter=3, random_state=0,
+                                         record_history=False), X, y)
     assert off.history_ == []
     # Recording changes nothing in the model.
     for a, b in zip(clf.coefs_, off.coefs_):
@@ -94,8 +84,8 @@ def test_history_frame_and_switch(digits):
 
 def test_history_lbfgs_iterations(digits):
     X, y = digits
-    reg = _fit(ReLUMLPRegressor(hidden_layer_sizes=(10,), solver="lbfgs", max_iter=15,
-                                random_state=0), X, y.astype(float))
+    reg = _fit_quietly(ReLUMLPRegressor(hidden_layer_sizes=(10,), solver="lbfgs",
+                                        max_iter=15, random_state=0), X, y.astype(float))
     assert len(reg.history_) == len(reg.loss_curve_)
     assert [r["loss"] for r in reg.history_] == pytest.approx(
         [float(v) for v in reg.loss_curve_])
@@ -106,8 +96,8 @@ def test_activation_summary_matches_numpy(digits):
     from relumlp.diagnostics import activation_summary
 
     X, y = digits
-    clf = _fit(ReLUMLPClassifier((20, 6), activation=("relu", "prelu"), max_iter=5,
-                                 random_state=0), X, y)
+    clf = _fit_quietly(ReLUMLPClassifier((20, 6), activation=("relu", "prelu"), max_iter=5,
+                                         random_state=0), X, y)
     rows = activation_summary(clf, X, as_frame=False)
     assert [r["units"] for r in rows] == [20, 6]
     for layer, row in enumerate(rows):
@@ -205,7 +195,7 @@ def test_transform_as_pipeline_feature_extractor(digits):
                                                       f"layer{n_last}_unit1"]
     assert pipe.score(X, y) > 0.8
     with pytest.raises(ValueError, match="hidden layer"):
-        _fit(ReLUMLPClassifier((), max_iter=1), X, y).transform(X)
+        _fit_quietly(ReLUMLPClassifier((), max_iter=1), X, y).transform(X)
 
 
 
@@ -240,7 +230,7 @@ def test_dead_counts_equal_a_numpy_recount_batch_by_batch(digits, activation):
                   momentum=0, learning_rate_init=0.2, batch_size=b, shuffle=False,
                   random_state=0)
     initial = _InitialWeights()
-    epoch = _fit(ReLUMLPClassifier(max_iter=1, **params).set_callbacks(initial), X, y)
+    epoch = _fit_quietly(ReLUMLPClassifier(max_iter=1, **params).set_callbacks(initial), X, y)
     record = epoch.history_[0]
     param = {"relu": 0, "leaky_relu": epoch.negative_slope, "elu": epoch.elu_alpha}[
         activation]

@@ -6,18 +6,12 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from relumlp import ReLUMLPClassifier, _training
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X / 16, y
+DIGITS = dict(n=None, scale="unit")  # the digits fixture: every row, X / 16
 
 
 def _assert_consistent(clf, X):

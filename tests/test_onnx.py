@@ -5,7 +5,6 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.neural_network import MLPClassifier
 
@@ -17,6 +16,8 @@ ort = pytest.importorskip("onnxruntime")
 
 from relumlp._onnx import DEFAULT_OPSET, to_onnx  # noqa: E402
 
+from _helpers import _fit_quietly  # noqa: E402
+
 ACTIVATIONS = sorted(HIDDEN_ACTIVATIONS) + [("relu", "prelu", "elu")]
 TASKS = ["multiclass", "binary", "multilabel", "regression", "multioutput", "poisson"]
 # Dedicated operator a float32 graph must contain for each activation.
@@ -24,16 +25,12 @@ NATIVE_OP = {"logistic": "Sigmoid", "tanh": "Tanh", "relu": "Relu",
              "leaky_relu": "LeakyRelu", "prelu": "PRelu", "elu": "Elu", "selu": "Selu",
              "gelu": "Gelu", "silu": "Sigmoid", "swish": "Sigmoid", "softplus": "Softplus"}
 TIE = 1e-6  # label checks skip rows whose decision is this close to a tie
+# The digits fixture: X[:240] / 8 - 1 (pixels in [-1, 1]), in float32.
+DIGITS = dict(n=240, scale="symmetric", dtype=np.float32)
 
 
 def _act_id(act):
     return "-".join(act) if isinstance(act, tuple) else act
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return (X[:240] / 8.0 - 1.0).astype(np.float32), y[:240]
 
 
 def _data(task, digits, dtype=np.float32):
@@ -55,7 +52,9 @@ def _data(task, digits, dtype=np.float32):
     raise ValueError(task)
 
 
-def _fit(task, act, digits, dtype=np.float32, max_iter=5, **params):
+def _fit_task(task, act, digits, dtype=np.float32, max_iter=5, **params):
+    """An estimator for `task` with hidden activation(s) `act`, fitted on the task's data
+    (PReLU slopes then randomised); returns (estimator, X)."""
     X, y = _data(task, digits, dtype)
     hidden = (12, 10, 8) if isinstance(act, tuple) else (12, 8)
     kw = dict(hidden_layer_sizes=hidden, activation=act, max_iter=max_iter,
@@ -67,9 +66,7 @@ def _fit(task, act, digits, dtype=np.float32, max_iter=5, **params):
             kw["loss"] = "poisson"
     else:
         Est = ReLUMLPClassifier
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        est = Est(**kw).fit(X, y)
+    est = _fit_quietly(Est(**kw), X, y)
     _randomize_prelu_slopes(est, X)
     return est, X
 
@@ -134,7 +131,7 @@ def _check_model(est, X, model, atol=1e-5, rtol=0.0):
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("act", ACTIVATIONS, ids=_act_id)
 def test_matches_predict_float32(act, task, digits):
-    est, X = _fit(task, act, digits)
+    est, X = _fit_task(task, act, digits)
     model = to_onnx(est)
     assert model.opset_import[0].version == min(DEFAULT_OPSET,
                                                 onnx.defs.onnx_opset_version())
@@ -153,7 +150,7 @@ def test_matches_predict_float32(act, task, digits):
 def test_matches_predict_float64(act, digits):
     """A float64 model exported in float64 agrees to ~1e-12 (gelu: erf runs in float32
     in onnxruntime, documented)."""
-    est, X = _fit("multioutput", act, digits, dtype=np.float64)
+    est, X = _fit_task("multioutput", act, digits, dtype=np.float64)
     model = to_onnx(est, dtype=np.float64)
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
     tol = 1e-6 if act == "gelu" else 1e-12
@@ -161,8 +158,8 @@ def test_matches_predict_float64(act, digits):
 
 
 def test_float64_classifier(digits):
-    est, X = _fit("multiclass", ("leaky_relu", "prelu", "selu"), digits,
-                  dtype=np.float64)
+    est, X = _fit_task("multiclass", ("leaky_relu", "prelu", "selu"), digits,
+                       dtype=np.float64)
     _check_model(est, X, to_onnx(est, dtype=np.float64), atol=1e-12)
 
 
@@ -170,7 +167,7 @@ def test_float64_classifier(digits):
 @pytest.mark.parametrize("act", sorted(HIDDEN_ACTIVATIONS), ids=_act_id)
 def test_large_inputs_do_not_overflow(act, dtype, digits):
     """Pre-activations in the hundreds: exp-based activations must not give inf / nan."""
-    est, X = _fit("regression", act, digits, dtype=dtype)
+    est, X = _fit_task("regression", act, digits, dtype=dtype)
     X_big = (X * 60).astype(dtype)
     pred = est.predict(X_big)
     assert np.isfinite(pred).all()
@@ -182,7 +179,7 @@ def test_large_inputs_do_not_overflow(act, dtype, digits):
 
 @pytest.mark.parametrize("opset", [13, 17, 19, 20, onnx.defs.onnx_opset_version()])
 def test_opsets_and_gelu(opset, digits):
-    est, X = _fit("multiclass", ("gelu", "softplus", "prelu"), digits)
+    est, X = _fit_task("multiclass", ("gelu", "softplus", "prelu"), digits)
     model = to_onnx(est, opset=opset)
     assert model.opset_import[0].version == opset
     assert model.ir_version == onnx.helper.find_min_ir_version_for(
@@ -196,7 +193,7 @@ def test_opsets_and_gelu(opset, digits):
 
 def test_binary_probabilities_and_labels(digits):
     """Binary: probabilities are [1 - p, p]; labels use predict's p > 0.5 rule."""
-    est, X = _fit("binary", "relu", digits, max_iter=20)
+    est, X = _fit_task("binary", "relu", digits, max_iter=20)
     out = _check_model(est, X, to_onnx(est))
     proba = out["probabilities"]
     assert proba.shape == (len(X), 2)
@@ -220,14 +217,14 @@ def test_class_label_types(labels, digits):
 
 
 def test_multilabel_outputs(digits):
-    est, X = _fit("multilabel", "tanh", digits, max_iter=20)
+    est, X = _fit_task("multilabel", "tanh", digits, max_iter=20)
     out = _check_model(est, X, to_onnx(est))
     assert out["label"].dtype == np.int64
     assert out["label"].shape == out["probabilities"].shape == (len(X), 3)
 
 
 def test_single_row_and_unseen_rows(digits):
-    est, X = _fit("multiclass", ("relu", "prelu", "elu"), digits)
+    est, X = _fit_task("multiclass", ("relu", "prelu", "elu"), digits)
     model = to_onnx(est)
     _check_model(est, X[:1], model)
     rng = np.random.RandomState(3)
@@ -236,14 +233,14 @@ def test_single_row_and_unseen_rows(digits):
 
 def test_export_follows_predict_after_set_params(digits):
     """The graph uses the activation parameters predict uses."""
-    est, X = _fit("regression", "leaky_relu", digits)
+    est, X = _fit_task("regression", "leaky_relu", digits)
     est.set_params(negative_slope=0.9)
     _check_model(est, X, to_onnx(est))
 
 
 def test_replaced_parameter_arrays(digits):
     """coefs_ / intercepts_ / prelu_slopes_ replaced by new arrays are exported."""
-    est, X = _fit("multiclass", "prelu", digits)
+    est, X = _fit_task("multiclass", "prelu", digits)
     rng = np.random.RandomState(4)
     est.coefs_[1] = est.coefs_[1] + rng.normal(0, 0.1, est.coefs_[1].shape).astype(np.float32)
     est.intercepts_[0] = est.intercepts_[0] + np.float32(0.3)
@@ -252,14 +249,14 @@ def test_replaced_parameter_arrays(digits):
 
 
 def test_float64_model_exported_in_float32(digits):
-    est, X = _fit("multiclass", "selu", digits, dtype=np.float64)
+    est, X = _fit_task("multiclass", "selu", digits, dtype=np.float64)
     model = to_onnx(est)  # weights cast to float32
     out = _run(model, X.astype(np.float32))
     np.testing.assert_allclose(out["probabilities"], est.predict_proba(X), atol=1e-5)
 
 
 def test_model_metadata(digits):
-    est, _ = _fit("multiclass", ("relu", "prelu", "elu"), digits)
+    est, _ = _fit_task("multiclass", ("relu", "prelu", "elu"), digits)
     model = to_onnx(est, name="my_net")
     assert model.graph.name == "my_net"
     assert model.producer_name == "relumlp"
@@ -280,7 +277,7 @@ def test_unfitted_raises(Est):
 
 
 def test_bad_arguments(digits):
-    est, _ = _fit("regression", "relu", digits)
+    est, _ = _fit_task("regression", "relu", digits)
     with pytest.raises(ValueError, match="dtype"):
         to_onnx(est, dtype=np.int32)
     with pytest.raises(ValueError, match="opset"):
@@ -292,7 +289,7 @@ def test_bad_arguments(digits):
 
 
 def test_missing_onnx_names_the_extra(monkeypatch, digits):
-    est, _ = _fit("regression", "relu", digits)
+    est, _ = _fit_task("regression", "relu", digits)
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match=r"pip install relumlp\[onnx\]"):
         to_onnx(est)

@@ -4,17 +4,17 @@ import warnings
 import matplotlib.pyplot as plt  # Agg: tests/conftest.py
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 
 from relumlp import ReLUMLPClassifier, plotting
 
+DIGITS = dict(n=None, scale="unit")  # the digits fixture: every row, X / 16
+
 
 @pytest.fixture(scope="module")
-def fitted():
-    X, y = load_digits(return_X_y=True)
-    X = X / 16
+def fitted(digits):
+    X, y = digits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         a = ReLUMLPClassifier((10, 6), max_iter=4, random_state=0).fit(X, y)

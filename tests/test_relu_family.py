@@ -4,7 +4,6 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
@@ -15,12 +14,7 @@ from relumlp._activations import HIDDEN_ACTIVATIONS
 from relumlp.diagnostics import dead_units, hidden_activations
 
 ALL_ACTIVATIONS = sorted(HIDDEN_ACTIVATIONS)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
+DIGITS = dict(n=None, scale="standard")  # the digits fixture: every row, standardised
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -18,13 +18,10 @@ skipped with a message when they are missing.
 import os
 import threading
 import time
-import warnings
 
 import joblib
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -34,6 +31,8 @@ import relumlp
 from relumlp import ReLUMLPClassifier
 from relumlp._kernels import omp_max_threads
 from relumlp._threads import effective_n_threads
+
+from _helpers import _fit_quietly
 
 # max_iter=5 stops every fit early on purpose (same epochs in every backend).
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -45,12 +44,7 @@ DASK_WORKERS = 2
 DASK_THREADS_PER_WORKER = 1
 # A hung cluster fails the test after this long instead of hanging the run.
 DASK_TIMEOUT = 120
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:540] / 16.0, y[:540]
+DIGITS = dict(n=540, scale="unit")  # the digits fixture: X[:540] / 16
 
 
 def _pipeline(estimator=None):
@@ -61,12 +55,6 @@ def _pipeline(estimator=None):
 
 def _grid_search(**kwargs):
     return GridSearchCV(_pipeline(), PARAM_GRID, cv=CV, error_score="raise", **kwargs)
-
-
-def _fit(search, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return search.fit(X, y)
 
 
 def _blas_openmp_state():
@@ -82,7 +70,7 @@ def _threading_fit(search, X, y):
     threads then silently do nothing.)"""
     with ThreadpoolController().limit(limits=None), \
             joblib.parallel_config(backend="threading", n_jobs=N_JOBS):
-        return _fit(search, X, y)
+        return _fit_quietly(search, X, y)
 
 
 def _dask_fit(client, search, X, y):
@@ -93,7 +81,7 @@ def _dask_fit(client, search, X, y):
     def work():
         try:
             with client.as_current(), joblib.parallel_config(backend="dask"):
-                outcome["search"] = _fit(search, X, y)
+                outcome["search"] = _fit_quietly(search, X, y)
         except BaseException as exc:  # re-raised in the test's thread
             outcome["error"] = exc
 
@@ -134,7 +122,7 @@ def dask_client():
 
 @pytest.fixture(scope="module")
 def serial_search(digits):
-    search = _fit(_grid_search(n_jobs=1), *digits)
+    search = _fit_quietly(_grid_search(n_jobs=1), *digits)
     scores = search.cv_results_["mean_test_score"]
     # Not vacuous: the grid points score differently.
     assert np.unique(np.round(scores, 12)).size > 1
@@ -156,7 +144,7 @@ def _assert_same_search(got, ref):
 
 def test_loky_matches_serial(digits, serial_search):
     """joblib's default backend (loky processes), n_jobs=2."""
-    _assert_same_search(_fit(_grid_search(n_jobs=N_JOBS), *digits), serial_search)
+    _assert_same_search(_fit_quietly(_grid_search(n_jobs=N_JOBS), *digits), serial_search)
 
 
 def test_threading_matches_serial(digits, serial_search):
@@ -255,9 +243,9 @@ def _thread_search(**kwargs):
 
 def _measure(backend, digits, request):
     if backend == "serial":
-        search = _fit(_thread_search(n_jobs=1), *digits)
+        search = _fit_quietly(_thread_search(n_jobs=1), *digits)
     elif backend == "loky":
-        search = _fit(_thread_search(n_jobs=N_JOBS), *digits)
+        search = _fit_quietly(_thread_search(n_jobs=N_JOBS), *digits)
     elif backend == "threading":
         search = _threading_fit(_thread_search(), *digits)
     else:
@@ -345,6 +333,6 @@ def test_threading_backend_leaves_blas_limit_unchanged(digits):
     with ThreadpoolController().limit(limits=None):
         before = _blas_openmp_state()
         with joblib.parallel_config(backend="threading", n_jobs=N_JOBS):
-            _fit(_grid_search(), *digits)
+            _fit_quietly(_grid_search(), *digits)
         after = _blas_openmp_state()
     assert after == before

@@ -15,12 +15,14 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.datasets import load_diabetes, load_digits
+from sklearn.datasets import load_diabetes
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import StandardScaler
 
 from relumlp import ReLUMLPClassifier, ReLUMLPRegressor
+
+from _helpers import _diabetes, _digits
 
 RTOL = 1e-8
 ATOL = 1e-12
@@ -34,11 +36,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 
 # ---------------------------------------------------------------------------- data
-def _digits(n=400):
-    X, y = load_digits(return_X_y=True)
-    return StandardScaler().fit_transform(X[:n]), y[:n]
-
-
+# _digits(n): the first n digits, standardised; _diabetes(): standardised, both from
+# _helpers.py.
 def _binary(n=400):
     X, y = _digits(n)
     return X, (y >= 5).astype(int)
@@ -48,11 +47,6 @@ def _multilabel(n=400):
     X, y = _digits(n)
     Y = np.column_stack([y >= 5, y % 2 == 0, y % 3 == 0]).astype(int)
     return X, Y
-
-
-def _diabetes():
-    X, y = load_diabetes(return_X_y=True)
-    return StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
 
 
 def _diabetes_2d():
@@ -543,8 +537,7 @@ def _assert_same_model_weights(ours, ref):
 
 # ---------------------------------------------------------------------------- lbfgs
 def test_lbfgs_digits_loss():
-    X, y = load_digits(return_X_y=True)
-    X = StandardScaler().fit_transform(X)
+    X, y = _digits(None)  # every row
     params = dict(hidden_layer_sizes=(50,), solver="lbfgs", max_iter=200, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
