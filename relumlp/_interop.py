@@ -51,6 +51,10 @@ def to_sklearn(est):
     change predictions, but further training in scikit-learn goes without them.
     """
     check_is_fitted(est)
+    used = est._current_layout().used_options()
+    if used:
+        raise ValueError(f"scikit-learn's MLP has no {', '.join(used)}; this model cannot "
+                         "be converted.")
     activation = est.activation
     if not isinstance(activation, str):
         names = set(est._activations(len(est.coefs_) - 1))

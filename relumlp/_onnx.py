@@ -297,6 +297,8 @@ def to_onnx(estimator, *, dtype=np.float32, opset=None, name=None):
 
     # The layout predict uses (activations and their scalar parameters).
     layout = estimator._current_layout()
+    if layout.used_options():
+        raise ValueError(f"to_onnx cannot express {', '.join(layout.used_options())} yet.")
     coefs, intercepts = estimator.coefs_, estimator.intercepts_
     n_hidden = len(coefs) - 1
     slopes = getattr(estimator, "prelu_slopes_", None) or [None] * n_hidden

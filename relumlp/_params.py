@@ -33,10 +33,14 @@ class NetworkLayout:
         The scalar parameter of each hidden activation (leaky slope, ELU alpha).
     dropout : list of float, default=None
         Dropout rate of each hidden layer.
+    options : dict, default=None
+        Further per-layer operations of the hidden layers: name -> one value per hidden
+        layer (None where the layer does without). ONNX export and ``to_sklearn``
+        refuse a network that uses any (``used_options``) until they learn it.
     """
 
     def __init__(self, layer_units, activations, out_activation, act_params=None,
-                 dropout=None):
+                 dropout=None, options=None):
         self.units = [int(u) for u in layer_units]
         self.n_layers = len(self.units) - 1
         n_hidden = self.n_layers - 1
@@ -44,6 +48,7 @@ class NetworkLayout:
         self.out_activation = out_activation
         self.act_params = [float(p) for p in (act_params or [0.0] * n_hidden)]
         self.dropout = [float(r) for r in (dropout or [0.0] * n_hidden)]
+        self.options = {name: list(values) for name, values in (options or {}).items()}
         self.coef_shapes = list(zip(self.units[:-1], self.units[1:]))
         sizes = [i * o for i, o in self.coef_shapes]
         self.w_off = _offsets(sizes, 0)
@@ -66,6 +71,11 @@ class NetworkLayout:
     @property
     def n_outputs(self):
         return self.units[-1]
+
+    def used_options(self):
+        """Names of the ``options`` some hidden layer uses."""
+        return sorted(name for name, values in self.options.items()
+                      if any(v is not None for v in values))
 
     @property
     def network(self):
