@@ -1014,31 +1014,55 @@ cdef inline object _float_dtype(object dtype):
     return dtype
 
 
+# The per-hidden-layer fields of a Network: name -> (value for a layer without the
+# operation, dtype). A per-layer operation adds its field here and reads it in the
+# passes; Network pads each field with the output layer's value.
+_HIDDEN_FIELDS = {
+    "s_off": (-1, np.intp),         # offset of the layer's PReLU slopes (-1: none)
+    "act_param": (0.0, np.float64),  # leaky slope / ELU alpha
+    "needs_z": (0, np.intp),        # f' needs z (Z kept apart from A)
+    "dropout": (0.0, np.float64),   # inverted dropout rate (training only)
+}
+
+
 cdef class Network:
     """Layer geometry of one MLP and where its parameters sit in the flat buffer.
 
     Built once per network by ``relumlp._params.NetworkLayout`` (which owns the flat
     layout); every field is a keyword argument, checked here. ``units`` has L + 1
-    widths; ``w_off``, ``b_off`` and ``act`` one entry per weight layer (``act[-1]`` is
-    the output activation); ``s_off`` (PReLU slopes, -1 for none), ``act_param``,
-    ``needs_z`` and ``dropout`` one per hidden layer. Weights fill ``[0, n_coefs)``,
-    intercepts and slopes ``[n_coefs, n_params)``.
+    widths; ``act``, ``w_off`` and ``b_off`` one entry per weight layer (``act[-1]`` is
+    the output activation); the fields of ``_HIDDEN_FIELDS`` (PReLU slope offsets,
+    activation parameters, ``needs_z``, dropout rates) one per hidden layer, their
+    default where not given. Weights fill ``[0, n_coefs)``, intercepts and slopes
+    ``[n_coefs, n_params)``.
     """
     cdef readonly Py_ssize_t n_layers, n_coefs, n_params, n_hidden_units, max_hidden
     cdef Py_ssize_t[::1] _units, _w_off, _b_off, _s_off, _act, _needs_z
     cdef double[::1] _act_param, _dropout, _no_dropout
+    cdef dict _spec
 
-    def __init__(self, *, units, w_off, b_off, s_off, act, act_param, needs_z, dropout,
-                 Py_ssize_t n_coefs, Py_ssize_t n_params):
+    def __init__(self, *, units, act, w_off, b_off, Py_ssize_t n_coefs,
+                 Py_ssize_t n_params, **hidden):
         cdef Py_ssize_t L = len(units) - 1, l
+        cdef dict fields = {}
         if L < 1:
             raise ValueError("a network needs at least an input and an output layer")
-        for name, value, size in [("w_off", w_off, L), ("b_off", b_off, L), ("act", act, L),
-                                  ("s_off", s_off, L - 1), ("act_param", act_param, L - 1),
-                                  ("needs_z", needs_z, L - 1), ("dropout", dropout, L - 1)]:
-            if len(value) != size:
-                raise ValueError(f"{name} needs {size} entries for {L} layers, got "
-                                 f"{len(value)}")
+        unknown = set(hidden) - set(_HIDDEN_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown per-layer fields {sorted(unknown)}; a Network takes "
+                            f"{sorted(_HIDDEN_FIELDS)}")
+        for name, value in [("w_off", w_off), ("b_off", b_off), ("act", act)]:
+            if len(value) != L:
+                raise ValueError(f"{name} needs {L} entries for {L} layers, got {len(value)}")
+        for name, (default, dtype) in _HIDDEN_FIELDS.items():
+            values = list(hidden.get(name, [default] * (L - 1)))
+            if len(values) != L - 1:
+                raise ValueError(f"{name} needs {L - 1} entries (one per hidden layer), "
+                                 f"got {len(values)}")
+            fields[name] = np.asarray(values + [default], dtype=dtype)
+        self._spec = dict(units=list(units), act=list(act), w_off=list(w_off),
+                          b_off=list(b_off), n_coefs=n_coefs, n_params=n_params,
+                          **{name: list(hidden[name]) for name in hidden})
         self.n_layers = L
         self.n_coefs = n_coefs
         self.n_params = n_params
@@ -1046,12 +1070,10 @@ cdef class Network:
         self._w_off = np.asarray(w_off, dtype=np.intp).copy()
         self._b_off = np.asarray(b_off, dtype=np.intp).copy()
         self._act = np.asarray(act, dtype=np.intp).copy()
-        # Per hidden layer, padded with the output layer's (none) so that every per-layer
-        # field has L entries.
-        self._s_off = np.asarray(list(s_off) + [-1], dtype=np.intp)
-        self._needs_z = np.asarray(list(needs_z) + [0], dtype=np.intp)
-        self._act_param = np.asarray(list(act_param) + [0.0], dtype=np.float64)
-        self._dropout = np.asarray(list(dropout) + [0.0], dtype=np.float64)
+        self._s_off = fields["s_off"]
+        self._needs_z = fields["needs_z"]
+        self._act_param = fields["act_param"]
+        self._dropout = fields["dropout"]
         self._no_dropout = np.zeros(L, dtype=np.float64)
         self.n_hidden_units = 0
         self.max_hidden = 0
@@ -1071,7 +1093,8 @@ cdef class Network:
                 raise ValueError(f"the slopes of layer {l} fall outside [n_coefs, n_params)")
             if l < L - 1:
                 if not 0 <= self._dropout[l] < 1:
-                    raise ValueError(f"dropout rates must be in [0, 1), got {dropout!r}")
+                    raise ValueError(f"dropout rates must be in [0, 1), got "
+                                     f"{list(self._dropout[:L - 1])}")
                 self.n_hidden_units += self._units[l + 1]
                 self.max_hidden = max(self.max_hidden, self._units[l + 1])
 
@@ -1084,18 +1107,11 @@ cdef class Network:
         return self._units[self.n_layers]
 
     def __reduce__(self):
-        L = self.n_layers
-        return (_network, (list(self._units), list(self._w_off), list(self._b_off),
-                           list(self._s_off[:L - 1]), list(self._act),
-                           list(self._act_param[:L - 1]), list(self._needs_z[:L - 1]),
-                           list(self._dropout[:L - 1]), self.n_coefs, self.n_params))
+        return (_network, (self._spec,))
 
 
-def _network(units, w_off, b_off, s_off, act, act_param, needs_z, dropout, n_coefs,
-             n_params):
-    return Network(units=units, w_off=w_off, b_off=b_off, s_off=s_off, act=act,
-                   act_param=act_param, needs_z=needs_z, dropout=dropout, n_coefs=n_coefs,
-                   n_params=n_params)
+def _network(spec):
+    return Network(**spec)
 
 
 cdef class Workspace:
