@@ -1033,7 +1033,7 @@ cdef class Network:
     widths; ``act``, ``w_off`` and ``b_off`` one entry per weight layer (``act[-1]`` is
     the output activation); the fields of ``_HIDDEN_FIELDS`` (PReLU slope offsets,
     activation parameters, ``needs_z``, dropout rates) one per hidden layer, their
-    default where not given. Weights fill ``[0, n_coefs)``, intercepts and slopes
+    default where not given or None. Weights fill ``[0, n_coefs)``, intercepts and slopes
     ``[n_coefs, n_params)``.
     """
     cdef readonly Py_ssize_t n_layers, n_coefs, n_params, n_hidden_units, max_hidden
@@ -1055,7 +1055,8 @@ cdef class Network:
             if len(value) != L:
                 raise ValueError(f"{name} needs {L} entries for {L} layers, got {len(value)}")
         for name, (default, dtype) in _HIDDEN_FIELDS.items():
-            values = list(hidden.get(name, [default] * (L - 1)))
+            values = [default if v is None else v
+                      for v in hidden.get(name, [default] * (L - 1))]
             if len(values) != L - 1:
                 raise ValueError(f"{name} needs {L - 1} entries (one per hidden layer), "
                                  f"got {len(values)}")

@@ -85,7 +85,8 @@ class NetworkLayout:
             network = self.__dict__["_network"] = _kernels.Network(
                 units=self.units, act=self.act_codes, w_off=self.w_off, b_off=self.b_off,
                 n_coefs=self.n_coefs, n_params=self.n_params, s_off=self.s_off[:-1],
-                act_param=self.act_params, needs_z=self.needs_z, dropout=self.dropout)
+                act_param=self.act_params, needs_z=self.needs_z, dropout=self.dropout,
+                **self.options)
         return network
 
     def workspace(self, rows, dtype, training=False, dense_batches=False, keep_z=False):

@@ -152,7 +152,7 @@ def plot_dead_units(model: Any, ax: Any = None) -> Any:
 
 def plot_activation_histograms(model: Any, X: ArrayLike, layers: Any = None,
                                bins: int = 50, pre_activation: bool = False,
-                               fig: Any = None) -> Any:
+                               fig: Any = None, ax: Any = None) -> Any:
     """Histogram of each hidden layer's activations on X, one panel per layer.
 
     Parameters
@@ -161,25 +161,28 @@ def plot_activation_histograms(model: Any, X: ArrayLike, layers: Any = None,
         A fitted model.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
         The data whose hidden activations are drawn.
-    layers : list of int, default=None
-        Hidden layers to draw (default: all).
+    layers : int or list of int, default=None
+        Hidden layers to draw (default: all, or the one layer a single ``ax`` holds).
     bins : int, default=50
         Bars per histogram.
     pre_activation : bool, default=False
         Histogram of z instead of f(z).
     fig : matplotlib Figure, default=None
-        Where to draw (its axes are replaced); a new figure if None.
+        Where to draw (its axes are replaced); a new figure if None and no ``ax``.
+    ax : matplotlib Axes or sequence of Axes, default=None
+        Draw into these instead: one Axes for one layer, or one Axes per layer drawn.
 
     Returns
     -------
     fig : matplotlib Figure
-        One Axes per layer, each with ``bins`` bars.
+        The figure drawn into: one Axes per layer, each with ``bins`` bars.
 
     Examples
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import warnings
+    >>> import matplotlib.pyplot as plt
     >>> from sklearn.datasets import load_digits
     >>> from relumlp import ReLUMLPClassifier
     >>> from relumlp.plotting import plot_activation_histograms
@@ -190,17 +193,39 @@ def plot_activation_histograms(model: Any, X: ArrayLike, layers: Any = None,
     >>> fig = plot_activation_histograms(clf, X / 16)
     >>> len(fig.axes)  # one panel per hidden layer
     2
+    >>> fig, (left, right) = plt.subplots(1, 2)
+    >>> _ = plot_activation_histograms(clf, X / 16, layers=1, ax=left)  # one layer, one Axes
+    >>> len(right.patches)  # the other Axes is left alone
+    0
     """
     plt = _pyplot()
     n_hidden = len(model.coefs_) - 1
-    layers = list(range(n_hidden)) if layers is None else list(layers)
-    fig = fig or plt.figure(figsize=(4 * len(layers), 3))
-    axes = fig.subplots(1, len(layers), squeeze=False)[0]
-    for ax, layer in zip(axes, layers):
+    if isinstance(layers, (int, np.integer)):
+        layers = [layers]
+    if ax is not None:
+        if fig is not None:
+            raise ValueError("Pass fig or ax, not both.")
+        axes = list(np.ravel(ax, order="C")) if np.iterable(ax) else [ax]
+        if layers is None:
+            if len(axes) == 1 and n_hidden > 1:
+                raise ValueError(
+                    f"One Axes draws one layer, but the model has {n_hidden} hidden "
+                    "layers: pass layers=<layer> or one Axes per layer.")
+            layers = list(range(n_hidden))
+        layers = list(layers)
+        if len(axes) != len(layers):
+            raise ValueError(f"{len(axes)} Axes for {len(layers)} layers {layers}: pass "
+                             "one Axes per layer.")
+        fig = axes[0].figure
+    else:
+        layers = list(range(n_hidden)) if layers is None else list(layers)
+        fig = fig or plt.figure(figsize=(4 * len(layers), 3))
+        axes = fig.subplots(1, len(layers), squeeze=False)[0]
+    for panel, layer in zip(axes, layers):
         values = hidden_activations(model, X, layer=layer, pre_activation=pre_activation)
-        ax.hist(values.ravel(), bins=bins)
-        ax.set_title(f"layer {layer}")
-        ax.set_xlabel("pre-activation" if pre_activation else "activation")
+        panel.hist(values.ravel(), bins=bins)
+        panel.set_title(f"layer {layer}")
+        panel.set_xlabel("pre-activation" if pre_activation else "activation")
     return fig
 
 
