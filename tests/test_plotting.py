@@ -49,6 +49,31 @@ def test_activation_histograms(fitted):
     assert all(len(ax.patches) == 20 for ax in fig.axes)
 
 
+def test_activation_histograms_into_given_axes(fitted):
+    X, y, a, _ = fitted
+    from relumlp.diagnostics import hidden_activations
+
+    # One Axes, one layer: drawn there, nothing else created.
+    fig, (left, right) = plt.subplots(1, 2)
+    assert plotting.plot_activation_histograms(a, X, layers=1, bins=15, ax=left) is fig
+    assert len(left.patches) == 15 and len(right.patches) == 0 and len(fig.axes) == 2
+    heights = np.histogram(hidden_activations(a, X, layer=1).ravel(), bins=15)[0]
+    np.testing.assert_array_equal([p.get_height() for p in left.patches], heights)
+    # A sequence of Axes (here a 1 x 2 grid): one layer each, in order.
+    fig, axes = plt.subplots(1, 2)
+    plotting.plot_activation_histograms(a, X, bins=10, ax=axes, pre_activation=True)
+    assert [ax.get_title() for ax in axes] == ["layer 0", "layer 1"]
+    assert all(len(ax.patches) == 10 for ax in axes)
+    # Mismatches say what to pass.
+    with pytest.raises(ValueError, match="one Axes per layer"):
+        plotting.plot_activation_histograms(a, X, ax=axes[0])
+    with pytest.raises(ValueError, match="one Axes per layer"):
+        plotting.plot_activation_histograms(a, X, layers=[0], ax=axes)
+    with pytest.raises(ValueError, match="fig or ax"):
+        plotting.plot_activation_histograms(a, X, ax=axes, fig=fig)
+    plt.close("all")
+
+
 def test_activation_comparison(fitted):
     X, y, _, _ = fitted
     with warnings.catch_warnings():
