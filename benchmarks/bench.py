@@ -810,7 +810,7 @@ def header_lines(args, torch, peak, scipy_peak, selected):
              f"SciPy {scipy.__version__}, scikit-learn {sklearn.__version__}, torch {tv}, "
              f"relumlp {relumlp.__version__} ({Path(relumlp.__file__).parent})")
     L.append(f"- relumlp.openmp_enabled(): {relumlp.openmp_enabled()}; relumlp weight_init: "
-             f"{RELUMLP_EXTRA.get('weight_init', 'default (auto: He uniform for relu layers)')}")
+             f"{RELUMLP_EXTRA.get('weight_init', "default (auto: scikit-learn's for relu layers)")}")
     L.append("- threadpoolctl.threadpool_info() (inside threadpool_limits(threads)):")
     for info in threadpool_info():
         L.append(f"  - {info.get('internal_api')}: num_threads={info.get('num_threads')}, "

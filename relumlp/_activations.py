@@ -45,6 +45,10 @@ LOSSES = {
     "poisson": Loss.POISSON,
 }
 
+# scikit-learn's MLP activations: with only these, weight_init='auto' is scikit-learn's
+# initialisation (the same weights for the same random_state).
+SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+
 WEIGHT_INITS = ("auto", "sklearn", "he_uniform", "he_normal", "glorot_uniform",
                 "glorot_normal", "lecun_normal")
 

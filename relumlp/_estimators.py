@@ -873,12 +873,16 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         The ``alpha`` of 'elu'.
     weight_init : {'auto', 'sklearn', 'he_uniform', 'he_normal', 'glorot_uniform', \
             'glorot_normal', 'lecun_normal'}, default='auto'
-        Weight initialisation. 'auto' chooses per layer from the activation the
-        weights feed: He uniform for the ReLU family (with the gain of the leak for
-        leaky_relu / prelu), Glorot uniform for tanh, logistic, identity and the output
-        layer, LeCun normal for selu; intercepts start at 0. 'sklearn' reproduces
-        scikit-learn's initialisation and random draws exactly, so that the same
-        ``random_state`` gives scikit-learn's weights.
+        Weight initialisation. 'auto' is scikit-learn's initialisation, random draws
+        included, when every hidden activation is one of scikit-learn's ('relu',
+        'tanh', 'logistic', 'identity'): the default model is then scikit-learn's MLP,
+        the same weights for the same ``random_state``. With any other activation
+        (the rest of the ReLU family, selu), 'auto' chooses per layer from the
+        activation the weights feed: He uniform for the ReLU family (with the gain of
+        the leak for leaky_relu / prelu), Glorot uniform for tanh, logistic, identity
+        and the output layer, LeCun normal for selu; intercepts start at 0. 'sklearn'
+        is scikit-learn's scheme for any activation; the other names apply one scheme
+        to every layer.
     alpha_l1 : float, default=0.0
         Strength of an L1 penalty on the weights, ``alpha_l1 * |W|_1`` scaled like
         ``alpha`` (divided by the batch's summed sample weight). Implemented as a
@@ -1080,12 +1084,6 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         binarizer = None
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
             binarizer = LabelBinarizer().fit(y)
-            if (not incremental and binarizer.y_type_ != "multilabel-indicator"
-                    and len(binarizer.classes_) < 2):
-                raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes in y; got "
-                    f"only one class: {binarizer.classes_[0]!r}."
-                )
         else:
             classes = unique_labels(y)
             if self.warm_start:
@@ -1343,12 +1341,16 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         The ``alpha`` of 'elu'.
     weight_init : {'auto', 'sklearn', 'he_uniform', 'he_normal', 'glorot_uniform', \
             'glorot_normal', 'lecun_normal'}, default='auto'
-        Weight initialisation. 'auto' chooses per layer from the activation the
-        weights feed: He uniform for the ReLU family (with the gain of the leak for
-        leaky_relu / prelu), Glorot uniform for tanh, logistic, identity and the output
-        layer, LeCun normal for selu; intercepts start at 0. 'sklearn' reproduces
-        scikit-learn's initialisation and random draws exactly, so that the same
-        ``random_state`` gives scikit-learn's weights.
+        Weight initialisation. 'auto' is scikit-learn's initialisation, random draws
+        included, when every hidden activation is one of scikit-learn's ('relu',
+        'tanh', 'logistic', 'identity'): the default model is then scikit-learn's MLP,
+        the same weights for the same ``random_state``. With any other activation
+        (the rest of the ReLU family, selu), 'auto' chooses per layer from the
+        activation the weights feed: He uniform for the ReLU family (with the gain of
+        the leak for leaky_relu / prelu), Glorot uniform for tanh, logistic, identity
+        and the output layer, LeCun normal for selu; intercepts start at 0. 'sklearn'
+        is scikit-learn's scheme for any activation; the other names apply one scheme
+        to every layer.
     alpha_l1 : float, default=0.0
         Strength of an L1 penalty on the weights, ``alpha_l1 * |W|_1`` scaled like
         ``alpha`` (divided by the batch's summed sample weight). Implemented as a

@@ -11,10 +11,10 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.validation import check_is_fitted
 
 from relumlp import _optimizers
+from relumlp._activations import SKLEARN_ACTIVATIONS
 from relumlp._state import SKLEARN, TrainingState
 from relumlp._training import Checkpoint
 
-SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 SKLEARN_SOLVERS = ("lbfgs", "sgd", "adam")
 
 # Parameters both libraries share (scikit-learn's MLP constructor minus 'loss',

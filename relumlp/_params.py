@@ -11,7 +11,11 @@ import threading
 import numpy as np
 
 from relumlp import _kernels
-from relumlp._activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from relumlp._activations import (
+    HIDDEN_ACTIVATIONS,
+    OUTPUT_ACTIVATIONS,
+    SKLEARN_ACTIVATIONS,
+)
 
 # The learned per-layer parameters, in the order of the flat buffer and of
 # NetworkLayout.views: the fitted attributes that view the buffer.
@@ -161,8 +165,10 @@ def init_params(layout, scheme, random_state, dtype, negative_slope=0.01,
     scheme : str
         'sklearn' reproduces scikit-learn's scheme and random draws exactly: per layer,
         weights then intercepts from U(-b, b), ``b = sqrt(f / (fan_in + fan_out))``,
-        ``f = 2`` for ``activation='logistic'`` and 6 otherwise. 'auto' picks per layer from
-        the activation the weights feed (He for the ReLU family, Glorot for
+        ``f = 2`` for ``activation='logistic'`` and 6 otherwise. 'auto' is 'sklearn' when
+        every hidden activation is one of scikit-learn's (relu, tanh, logistic,
+        identity), so that the default model is scikit-learn's; otherwise it picks per
+        layer from the activation the weights feed (He for the ReLU family, Glorot for
         tanh/logistic/identity and the output layer, LeCun normal for selu). The other
         names apply one scheme to every layer; their intercepts start at 0.
     random_state : numpy.random.RandomState
@@ -174,6 +180,8 @@ def init_params(layout, scheme, random_state, dtype, negative_slope=0.01,
         which applies even without hidden layers).
     """
     coefs, intercepts = [], []
+    if scheme == "auto" and all(a in SKLEARN_ACTIVATIONS for a in layout.activations):
+        scheme = "sklearn"
     if scheme == "sklearn":
         factor = 2.0 if sklearn_logistic else 6.0
         for fan_in, fan_out in layout.coef_shapes:

@@ -40,15 +40,15 @@ def test_sparse_text_example(run_example, tmp_path, capsys):
     assert ns["cm"].sum() == len(ns["y_test"])
 
 
-def test_quickstart_runs_and_matches_sklearn_with_its_initialisation(run_example, capsys):
-    """The README's main command runs examples/quickstart.py: with weight_init='sklearn'
-    relumlp reaches scikit-learn's test accuracy exactly."""
+def test_quickstart_runs_and_matches_sklearn_by_default(run_example, capsys):
+    """The README's main command runs examples/quickstart.py: relumlp's default model is
+    scikit-learn's, so it reaches scikit-learn's test accuracy exactly."""
     run_example("quickstart.py", output=False)
     lines = capsys.readouterr().out.splitlines()
     rows = {line[:28].strip(): line.split()[-2:] for line in lines
             if line.startswith(("relumlp.", "  weight_init", "sklearn MLP"))}
-    assert set(rows) == {"relumlp.ReLUMLPClassifier", "weight_init='sklearn'",
+    assert set(rows) == {"relumlp.ReLUMLPClassifier", "weight_init='he_uniform'",
                          "sklearn MLPClassifier"}
     accuracy = {name: float(values[1]) for name, values in rows.items()}
-    assert accuracy["weight_init='sklearn'"] == accuracy["sklearn MLPClassifier"]
+    assert accuracy["relumlp.ReLUMLPClassifier"] == accuracy["sklearn MLPClassifier"]
     assert min(accuracy.values()) > 0.93

@@ -26,9 +26,9 @@ from _helpers import _diabetes, _digits
 
 RTOL = 1e-8
 ATOL = 1e-12
-# relumlp may offer other initialisations; 'sklearn' reproduces scikit-learn's draws.
-SKLEARN_INIT = ({"weight_init": "sklearn"}
-                if "weight_init" in ReLUMLPClassifier().get_params() else {})
+# relumlp's default initialisation is scikit-learn's for scikit-learn's activations:
+# every comparison below runs the default model.
+SKLEARN_INIT = {}
 SOLVERS = ["sgd", "adam"]
 ACTIVATIONS = ["relu", "tanh", "logistic", "identity"]
 
@@ -127,17 +127,62 @@ def test_initial_weights_identical(activation, hidden):
             np.testing.assert_array_equal(a, b)
 
 
-def test_default_initialisation_is_auto_not_sklearns():
-    # relumlp's default is weight_init='auto' (He for relu, intercepts at 0); the
-    # scikit-learn scheme is one parameter away. Same random_state, different weights.
+@pytest.mark.parametrize("solver, early_stopping",
+                         [("sgd", False), ("sgd", True), ("adam", False), ("adam", True),
+                          ("lbfgs", False)])  # lbfgs has no early stopping
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_default_model_is_sklearns(activation, solver, early_stopping):
+    # The default weight_init='auto' is scikit-learn's initialisation, random draws
+    # included, for scikit-learn's activations: with nothing but the same parameters
+    # and random_state, the fitted model is scikit-learn's.
+    X, y = _digits(300)
+    for ours_cls, ref_cls, target in [(ReLUMLPClassifier, MLPClassifier, y),
+                                      (ReLUMLPRegressor, MLPRegressor, (y - 4.5) / 3)]:
+        params = dict(hidden_layer_sizes=(12, 6), activation=activation, solver=solver,
+                      max_iter=6, early_stopping=early_stopping, random_state=7,
+                      learning_rate_init=0.01)
+        ours = ours_cls(**params).fit(X, target)
+        ref = ref_cls(**params).fit(X, target)
+        assert ours.get_params()["weight_init"] == "auto"
+        assert ours.n_iter_ == ref.n_iter_
+        for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+        if early_stopping:
+            np.testing.assert_allclose(ours.validation_scores_, ref.validation_scores_,
+                                       rtol=1e-10)
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "prelu", "elu", "gelu", "silu",
+                                        "softplus", "selu"])
+def test_default_initialisation_of_the_rest_of_the_family(activation):
+    # Activations scikit-learn lacks keep the family's own default: He uniform (LeCun
+    # normal for selu) with intercepts at 0, not scikit-learn's draws.
     X, y = _digits(200)
-    ours, ref = _initial_weights_pair(
-        ReLUMLPClassifier(hidden_layer_sizes=(16,), random_state=0),
+    ours, _ = _initial_weights_pair(
+        ReLUMLPClassifier(hidden_layer_sizes=(16,), activation=activation, random_state=0),
         MLPClassifier(hidden_layer_sizes=(16,), random_state=0), X, y)
-    assert ours.get_params()["weight_init"] == "auto"
-    assert not np.array_equal(ours.coefs_[0], ref.coefs_[0])
+    sk = ReLUMLPClassifier(hidden_layer_sizes=(16,), activation=activation,
+                           weight_init="sklearn", random_state=0)
+    sk, _ = _initial_weights_pair(sk, MLPClassifier(hidden_layer_sizes=(16,)), X, y)
+    assert not np.array_equal(ours.coefs_[0], sk.coefs_[0])
     # Intercepts start at 0 (the 1e-300 step moves them by less than 1e-290).
     assert all(np.abs(b).max() < 1e-290 for b in ours.intercepts_)
+    fan_in = X.shape[1]
+    if activation == "selu":   # LeCun normal: std sqrt(1 / fan_in)
+        assert abs(ours.coefs_[0].std() / np.sqrt(1 / fan_in) - 1) < 0.1
+    else:                      # He uniform: bound sqrt(6 / fan_in) (less with a leak)
+        assert np.abs(ours.coefs_[0]).max() <= np.sqrt(6 / fan_in)
+        assert np.abs(ours.coefs_[0]).max() > 0.9 * np.sqrt(6 / fan_in) / np.sqrt(1.1)
+
+
+def test_mixed_layers_keep_the_family_default():
+    # One layer outside scikit-learn's activations: every layer by its own scheme.
+    X, y = _digits(200)
+    mixed, _ = _initial_weights_pair(
+        ReLUMLPClassifier(hidden_layer_sizes=(16, 8), activation=("relu", "gelu"),
+                          random_state=0),
+        MLPClassifier(hidden_layer_sizes=(16, 8), random_state=0), X, y)
+    assert all(np.abs(b).max() < 1e-290 for b in mixed.intercepts_)
 
 
 # ---------------------------------------------------------------------------- classifier
@@ -640,3 +685,44 @@ def test_regressor_predict_copied_weights(sparse, loss, activation):
     _copy_weights(ours, ref)
     Xp = sp.csr_matrix(np.where(np.abs(X) < 0.5, 0.0, X)) if sparse else X
     np.testing.assert_allclose(ours.predict(Xp), ref.predict(Xp), rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------------------- one class
+@pytest.mark.parametrize("how", ["fit", "fit-early-stopping", "partial_fit",
+                                 "partial_fit-two-classes", "dataframe", "strings"])
+def test_single_class_trains_as_in_sklearn(how):
+    # scikit-learn's MLPClassifier fits a y with one class: it predicts that class and
+    # predict_proba has two columns (1 - p, p), p trained towards 0. relumlp does the
+    # same, with the same weights.
+    X, _ = _digits(120)
+    y = np.full(120, 7)
+    params = dict(hidden_layer_sizes=(8,), max_iter=6, random_state=0,
+                  early_stopping=how == "fit-early-stopping")
+    ours, ref = ReLUMLPClassifier(**params), MLPClassifier(**params)
+    if how.startswith("partial_fit"):
+        classes = [3, 7] if how.endswith("two-classes") else [7]
+        for est in (ours, ref):
+            est.partial_fit(X[:60], y[:60], classes=classes)
+            est.partial_fit(X[60:], y[60:])
+    else:
+        if how == "dataframe":
+            pd = pytest.importorskip("pandas")
+            X = pd.DataFrame(X, columns=[f"pixel{j}" for j in range(X.shape[1])])
+        if how == "strings":
+            y = np.full(120, "seven")
+        ours.fit(X, y)
+        ref.fit(X, y)
+    np.testing.assert_array_equal(ours.classes_, ref.classes_)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+    proba, ref_proba = ours.predict_proba(X), ref.predict_proba(X)
+    assert proba.shape == ref_proba.shape == (120, 2)
+    np.testing.assert_allclose(proba, ref_proba, rtol=1e-10)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    assert ours.score(X, y) == ref.score(X, y)
+    if how != "partial_fit-two-classes":  # one class known: it is every prediction
+        assert set(ours.predict(X)) == {y[0]} and ours.score(X, y) == 1.0
+    if how == "dataframe":
+        np.testing.assert_array_equal(ours.feature_names_in_, ref.feature_names_in_)
+    if how == "fit-early-stopping":
+        np.testing.assert_allclose(ours.validation_scores_, ref.validation_scores_)
