@@ -349,6 +349,10 @@ def to_onnx(estimator, *, dtype=np.float32, opset=None, name=None):
             else:
                 probs = _output_activation(g, out_act, z, output="probabilities")
             idx = g.op("ArgMax", [probs], "label_index", axis=1, keepdims=0)
+            if len(classes) == 1:
+                # Trained on one class (as scikit-learn allows): predict_proba still has
+                # two columns, and either column names the one class.
+                classes = np.repeat(classes, 2)
             tensor, label_elem = _classes_tensor(g, TensorProto, classes)
             cls = g.tensor(tensor)
             g.op("Gather", [cls, idx], "label", output="label", axis=0)

@@ -293,3 +293,18 @@ def test_missing_onnx_names_the_extra(monkeypatch, digits):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match=r"pip install relumlp\[onnx\]"):
         to_onnx(est)
+
+
+@pytest.mark.parametrize("label", [7, "seven"])
+def test_single_class_exports(digits, label):
+    # A classifier fitted on one class (as scikit-learn allows) predicts that class
+    # from its two probability columns, in the graph too.
+    X, _ = _data("multiclass", digits)
+    y = np.full(X.shape[0], label)
+    model = _fit_quietly(ReLUMLPClassifier((8,), max_iter=3, random_state=0), X, y)
+    session = ort.InferenceSession(model.to_onnx().SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    labels, proba = session.run(["label", "probabilities"], {"X": X})
+    assert proba.shape == (X.shape[0], 2)
+    np.testing.assert_allclose(proba, model.predict_proba(X), atol=1e-5)
+    np.testing.assert_array_equal(labels, model.predict(X))
