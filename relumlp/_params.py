@@ -68,8 +68,9 @@ class NetworkLayout:
                 self.s_off.append(-1)
         self.s_off.append(-1)
         self.n_params = start
-        self.act_codes = [HIDDEN_ACTIVATIONS[a].code for a in self.activations]
-        self.act_codes.append(OUTPUT_ACTIVATIONS[out_activation])
+        # Plain ints: what the kernels read, and what any persistence format can store.
+        self.act_codes = [int(HIDDEN_ACTIVATIONS[a].code) for a in self.activations]
+        self.act_codes.append(int(OUTPUT_ACTIVATIONS[out_activation]))
         self.needs_z = [HIDDEN_ACTIVATIONS[a].needs_z for a in self.activations]
 
     @property
