@@ -48,6 +48,13 @@ BLAS_PARALLEL_FLOPS = 300_000_000
 # epoch on several threads beats the serial epoch on one.
 ROW_SPLIT_FLOPS = 6_000_000
 
+# The row-split epoch cuts every minibatch into one part per CPU of the machine (its
+# quota), at most MAX_ROW_PARTS and with at least MIN_PART_ROWS rows each. The parts
+# fix the arithmetic, so their number depends on the machine and the batch, never on
+# how many threads run (OMP_NUM_THREADS, threadpool_limits, other fits in the process).
+MAX_ROW_PARTS = 8
+MIN_PART_ROWS = 4
+
 _kernels.set_thread_policy(min_parallel_size=MIN_PARALLEL_SIZE,
                            sequencer_spin=SEQUENCER_SPIN)
 
@@ -166,28 +173,35 @@ few_rows = FewRows()
 
 
 # ---------------------------------------------------------------------------- epochs
+def row_parts(batch_size):
+    """Parts per minibatch of the row-split epoch (``MAX_ROW_PARTS``, ``MIN_PART_ROWS``):
+    fixed by the machine's CPUs and the batch size, not by the thread count."""
+    return max(1, min(_cpu_count(), MAX_ROW_PARTS, batch_size // MIN_PART_ROWS))
+
+
 def epoch_plan(layout, batch_size, sparse=False, clipping=False):
     """How a fit's epochs use the cores: ``(context, row_parts)``.
 
-    - Dense input, no gradient clipping, several OpenMP threads, and enough work
-      per minibatch (``ROW_SPLIT_FLOPS``): BLAS on one thread and ``row_parts`` = the
-      number of threads: every minibatch is split into that many fixed parts (rows for
-      forward and deltas, blocks of the gradients, chunks of the optimizer step) shared
-      by relumlp's OpenMP threads, so one thread pool owns the cores and the
-      elementwise work and the optimizer step are parallel too. The parts, not the
-      threads, fix the arithmetic: the epochs may run on fewer threads
-      (``TeamChoice``) with the same result.
+    - Dense input, no gradient clipping, a machine with several CPUs and enough work
+      per minibatch (``ROW_SPLIT_FLOPS``): BLAS on one thread and every minibatch split
+      into ``row_parts`` fixed parts (rows for forward and deltas, blocks of the
+      gradients, chunks of the optimizer step) shared by relumlp's OpenMP threads, so
+      one thread pool owns the cores and the elementwise work and the optimizer step
+      are parallel too. The parts, not the threads, fix the arithmetic: the epochs run
+      on any number of threads, one included (``TeamChoice``), with the same result.
     - Otherwise, every per-batch BLAS product under ``BLAS_PARALLEL_FLOPS``: BLAS on
       one thread (it would not gain from two).
     - Otherwise BLAS keeps its threads and the elementwise work runs on one thread.
+      The result does not depend on BLAS's thread count either: OpenBLAS splits a
+      product's output among its threads, never the sums.
     """
     # The BLAS products (a sparse input's first layer is relumlp's own CSR kernels).
     shapes = layout.coef_shapes[1:] if sparse else layout.coef_shapes
     largest = max((2 * batch_size * i * o for i, o in shapes), default=0)
-    omp = _omp_threads() // (1 + _active_fits)  # this fit's share
-    if (omp > 1 and not sparse and not clipping and batch_size >= 4 * omp
+    parts = row_parts(batch_size)
+    if (parts > 1 and not sparse and not clipping
             and 6 * batch_size * layout.n_coefs >= ROW_SPLIT_FLOPS):
-        return fit_scope(limit_blas=True), omp
+        return fit_scope(limit_blas=True), parts
     if largest < BLAS_PARALLEL_FLOPS:
         return fit_scope(limit_blas=True), 0
     # Alone, BLAS gets the cores; next to other fits, one BLAS thread each.

@@ -1,6 +1,5 @@
-"""Determinism: the same random_state gives bit-identical weights; 1 vs 2 OpenMP
-threads give bit-identical weights, or equal to 1e-12 relative in float64 where the
-row-split products round differently (README, Threads)."""
+"""Determinism: the same random_state gives bit-identical weights, whatever the number
+of OpenMP threads, on every training path (README, Threads)."""
 
 import numpy as np
 import pytest
@@ -50,20 +49,70 @@ def test_bit_identical_across_thread_counts(solver, sparse):
             assert effective_n_threads() == (n_threads if openmp_enabled() else 1)
             est = ReLUMLPClassifier(**params).fit(X, y)
             fits[n_threads] = (est, est.predict_proba(X))
-    if solver == "adam" and not sparse:
-        # Two threads share each minibatch by rows (relumlp._threads.epoch_plan); BLAS
-        # then multiplies row blocks, whose last bits may differ from the whole block.
-        # Documented bound: 1e-12 relative in float64.
-        for u, v in zip(fits[1][0].coefs_ + fits[1][0].intercepts_,
-                        fits[2][0].coefs_ + fits[2][0].intercepts_):
-            np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(fits[1][0].loss_curve_, fits[2][0].loss_curve_, rtol=1e-12)
-        # The same thread count is bit-identical.
-        with threadpool_limits(2, user_api="openmp"), \
-                threadpool_limits(1, user_api="blas"):
-            again = ReLUMLPClassifier(**params).fit(X, y)
-        _assert_params_equal(fits[2][0], again)
-        return
     _assert_params_equal(fits[1][0], fits[2][0])
     assert np.array_equal(fits[1][1], fits[2][1])
     assert fits[1][0].loss_curve_ == fits[2][0].loss_curve_
+
+
+# Every training path, by what it exercises: the row-split epoch (dense, enough work per
+# minibatch) with PReLU slopes, dropout, sgd with momentum, float32; the serial epoch
+# (sparse input, gradient clipping, small minibatches); lbfgs; early stopping;
+# partial_fit.
+PATHS = {
+    "row-split-adam": dict(),
+    "row-split-prelu-sgd-dropout": dict(activation="prelu", solver="sgd", dropout=0.2),
+    "row-split-sgd-momentum-f32": dict(solver="sgd", momentum=0.9, dtype=np.float32),
+    "row-split-early-stopping": dict(early_stopping=True, n_iter_no_change=1),
+    "sparse": dict(sparse=True, activation="prelu", dropout=0.1),
+    "clipping": dict(max_grad_norm=0.5, activation="gelu"),
+    "small-batches": dict(batch_size=16, solver="sgd"),
+    "lbfgs": dict(solver="lbfgs", activation="prelu"),
+    "partial-fit": dict(partial=True, dropout=0.1),
+}
+
+
+@ignore_convergence
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_bit_identical_for_1_2_3_threads(path):
+    rng = np.random.default_rng(3)
+    options = dict(PATHS[path])
+    dtype = options.pop("dtype", np.float64)
+    sparse, partial = options.pop("sparse", False), options.pop("partial", False)
+    X = rng.normal(size=(600, 64)).astype(dtype)
+    y = rng.integers(0, 4, 600)
+    if sparse:
+        X = sp.csr_matrix(np.where(np.abs(X) < 1, 0, X))
+    params = dict(hidden_layer_sizes=(100, 30), batch_size=200, max_iter=3, random_state=0)
+    params.update(options)
+    fits = []
+    for n_threads in (1, 2, 3):
+        with threadpool_limits(n_threads, user_api="openmp"):
+            est = ReLUMLPClassifier(**params)
+            if partial:
+                for rows in np.array_split(np.arange(600), 3):
+                    est.partial_fit(X[rows], y[rows], classes=np.arange(4))
+            else:
+                est.fit(X, y)
+            fits.append(est)
+    for other in fits[1:]:
+        _assert_params_equal(fits[0], other)
+        for a, b in zip(fits[0].prelu_slopes_, other.prelu_slopes_):
+            assert (a is None and b is None) or np.array_equal(a, b)
+        assert fits[0].loss_curve_ == other.loss_curve_
+
+
+@ignore_convergence
+def test_fits_in_concurrent_threads_equal_a_fit_alone():
+    # Fits running in threads of one process share the cores (fewer threads each):
+    # their weights are those of a fit alone.
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = _digits(600)
+    make = lambda seed: ReLUMLPClassifier((100,), batch_size=200, max_iter=3,
+                                          random_state=seed)
+    alone = [make(seed).fit(X, y) for seed in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(lambda seed: make(seed).fit(X, y), range(3)))
+    for a, b in zip(alone, together):
+        _assert_params_equal(a, b)
+

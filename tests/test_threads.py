@@ -189,11 +189,11 @@ def test_team_choice_falls_back_to_one_thread_under_contention():
     assert team.threads(1) == 1  # one thread available: one thread
 
 
-@pytest.mark.skipif(not openmp_enabled(), reason="thread plans need OpenMP")
 def test_epoch_plan_blas_threads_and_row_split(monkeypatch):
-    """The plan measured in thread_sweep.py: minibatches split between OpenMP threads
-    when dense with enough work; otherwise BLAS on one thread unless a BLAS product is
-    large (a sparse input's first layer is not a BLAS product)."""
+    """The plan measured in thread_sweep.py: minibatches split into parts (one per CPU
+    of the machine, never one per thread) when dense with enough work; otherwise BLAS
+    on one thread unless a BLAS product is large (a sparse input's first layer is not a
+    BLAS product). The same plan whatever the OpenMP thread count."""
     import contextlib
 
     from relumlp import _threads
@@ -202,19 +202,27 @@ def test_epoch_plan_blas_threads_and_row_split(monkeypatch):
     asked = []
     monkeypatch.setattr(_threads, "fit_scope",
                         lambda limit_blas: asked.append(limit_blas) or contextlib.nullcontext())
-    with threadpool_limits(2, user_api="openmp"):
-        def plan(units, batch, acts=None, **kw):
-            asked.clear()
-            acts = acts or ["relu"] * (len(units) - 2)
-            _, parts = _threads.epoch_plan(NetworkLayout(units, acts, "softmax"), batch, **kw)
-            return parts, asked[0]
 
-        assert plan([64, 100, 10], 200) == (2, True)            # digits: 8.9 MFLOP / batch
-        assert plan([32, 64, 64, 1], 32) == (0, True)           # 1.2 MFLOP: serial
-        assert plan([64, 128, 128, 2], 128, ["prelu", "prelu"]) == (2, True)
-        assert plan([64, 100, 10], 200, clipping=True) == (0, True)
-        assert plan([64, 128, 128, 2], 128, clipping=True) == (0, True)
-        assert plan([64, 1024, 1024, 2], 512, clipping=True) == (0, False)  # 1 GFLOP
-        # 5000 sparse features into 128 units: 327 MFLOP, but relumlp's CSR kernels.
-        assert plan([5000, 128, 2], 256, sparse=True) == (0, True)
-        assert plan([5000, 128, 2], 256) == (2, True)
+    def plan(units, batch, acts=None, **kw):
+        asked.clear()
+        acts = acts or ["relu"] * (len(units) - 2)
+        _, parts = _threads.epoch_plan(NetworkLayout(units, acts, "softmax"), batch, **kw)
+        return parts, asked[0]
+
+    monkeypatch.setattr(_threads, "_cpus", 2)  # a machine with 2 CPUs
+    for threads in (1, 2, 3):
+        with threadpool_limits(threads, user_api="openmp"):
+            assert plan([64, 100, 10], 200) == (2, True)            # digits: 8.9 MFLOP / batch
+            assert plan([32, 64, 64, 1], 32) == (0, True)           # 1.2 MFLOP: serial
+            assert plan([64, 128, 128, 2], 128, ["prelu", "prelu"]) == (2, True)
+            assert plan([64, 100, 10], 200, clipping=True) == (0, True)
+            assert plan([64, 128, 128, 2], 128, clipping=True) == (0, True)
+            assert plan([64, 1024, 1024, 2], 512, clipping=True) == (0, False)  # 1 GFLOP
+            # 5000 sparse features into 128 units: 327 MFLOP, but relumlp's CSR kernels.
+            assert plan([5000, 128, 2], 256, sparse=True) == (0, True)
+            assert plan([5000, 128, 2], 256) == (2, True)
+    # More CPUs, more parts: one per CPU, at most 8, at least 4 rows each.
+    monkeypatch.setattr(_threads, "_cpus", 16)
+    assert plan([64, 100, 10], 200) == (8, True)
+    assert plan([64, 100, 10], 24) == (0, True)  # 1.1 MFLOP: serial
+    assert _threads.row_parts(20) == 5 and _threads.row_parts(7) == 1
