@@ -336,3 +336,41 @@ def test_threading_backend_leaves_blas_limit_unchanged(digits):
             _fit_quietly(_grid_search(), *digits)
         after = _blas_openmp_state()
     assert after == before
+
+
+EPOCHS = 10
+
+
+def test_partial_fit_under_dask_ml_incremental(digits):
+    """Streaming: dask_ml.wrappers.Incremental feeds a chunked dask array to partial_fit
+    block by block. relumlp trains there exactly as on the blocks given by hand, and, its
+    default model being scikit-learn's, reaches MLPClassifier's weights under the same
+    wrapper."""
+    da = pytest.importorskip("dask.array", reason="dask is optional: relumlp[dask]")
+    wrappers = pytest.importorskip("dask_ml.wrappers", reason="dask-ml is optional")
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = digits
+    classes = np.unique(y)
+    X_dask, y_dask = da.from_array(X, chunks=(100, X.shape[1])), da.from_array(y, chunks=100)
+    fitted = {}
+    params = dict(hidden_layer_sizes=(24,), learning_rate_init=0.01, random_state=0)
+    for name, est in [("relumlp", ReLUMLPClassifier(**params)),
+                      ("sklearn", MLPClassifier(**params))]:
+        inc = wrappers.Incremental(est, scoring="accuracy", shuffle_blocks=False)
+        for _ in range(EPOCHS):  # passes over the stream
+            inc.partial_fit(X_dask, y_dask, classes=classes)
+        fitted[name] = inc
+    ours, theirs = fitted["relumlp"].estimator_, fitted["sklearn"].estimator_
+    by_hand = ReLUMLPClassifier(**params)
+    for _ in range(EPOCHS):
+        for start in range(0, len(y), 100):
+            by_hand.partial_fit(X[start:start + 100], y[start:start + 100], classes=classes)
+    for a, b, c in zip(ours.coefs_ + ours.intercepts_, by_hand.coefs_ + by_hand.intercepts_,
+                       theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-13)
+    assert ours.t_ == EPOCHS * len(y) == theirs.t_
+    accuracy = fitted["relumlp"].score(X_dask, y_dask)
+    assert accuracy == fitted["sklearn"].score(X_dask, y_dask)
+    assert accuracy > 0.8
