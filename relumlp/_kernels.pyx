@@ -18,7 +18,12 @@ import numpy as np
 
 from relumlp._blas cimport _gemm
 from relumlp._tile cimport TILE, TILE_ROWS, tile_d, tile_level, tile_s
-from relumlp._math cimport _count_nonpos, _erfc, _exp, _expm1, _fabs, _log, _log1p, _sqrt, _tanh
+from relumlp._math cimport (
+    VM_AVX512, VM_ELU, VM_GELU, VM_GELU_GRAD, VM_LOGISTIC, VM_SELU, VM_SILU, VM_SILU_GRAD,
+    VM_SOFTPLUS, VM_SOFTPLUS_GRAD, VM_TANH, _count_nonpos, _fabs, _log, _sqrt, _vact,
+    _vexp_shift, _vgrad, _vmath_best, _vmath_level, _vmath_name, _vmath_set, _vraw_d,
+    _vraw_s,
+)
 from relumlp._openmp cimport (
     RELUMLP_OPENMP_ENABLED, _barrier, omp_get_max_threads, omp_get_num_threads,
     _seq_claim,
@@ -94,43 +99,66 @@ def omp_max_threads():
     return omp_get_max_threads()
 
 
+# Vector math (_vmath.h): levels by name, widest last; the best one is used from import.
+VECTOR_MATH_LEVELS = tuple(_vmath_name(level).decode() for level in range(VM_AVX512 + 1))
+_vmath_set(-1)
+
+
+def vector_math():
+    """The vector math the exp-based kernels use: "avx512", "avx2", "sse2" (libmvec at
+    that ISA) or "scalar" (libm per element)."""
+    return _vmath_name(_vmath_level()).decode()
+
+
+def vector_math_available():
+    """The levels this build and this CPU can use, narrowest first."""
+    return VECTOR_MATH_LEVELS[:_vmath_best() + 1]
+
+
+def set_vector_math(level=None):
+    """Use ``level`` (a name from vector_math_available(); None: the widest) and return
+    the level used before. Not thread-safe: call between fits, not during one."""
+    previous = vector_math()
+    if level is None:
+        _vmath_set(-1)
+        return previous
+    if level not in vector_math_available():
+        raise ValueError(f"vector math {level!r} is not available here; "
+                         f"available: {vector_math_available()}")
+    _vmath_set(VECTOR_MATH_LEVELS.index(level))
+    return previous
+
+
+VECTOR_FUNCTIONS = ("exp", "expm1", "erfc", "tanh", "log1p")
+
+
+def vector_function(name, floating[::1] x, floating[::1] out):
+    """out := name(x) elementwise (name in VECTOR_FUNCTIONS) with the vector math in
+    use: the library functions as the kernels call them, for accuracy tests."""
+    cdef int f = VECTOR_FUNCTIONS.index(name)
+    if out.shape[0] != x.shape[0]:
+        raise ValueError("x and out differ in length")
+    with nogil:
+        if floating is float:
+            _vraw_s(f, &x[0], &out[0], x.shape[0])
+        else:
+            _vraw_d(f, &x[0], &out[0], x.shape[0])
+
+
 cdef inline int _nt(Py_ssize_t size, int n_threads) noexcept nogil:
     return n_threads if size >= _min_parallel_size else 1
 
 
 # ---------------------------------------------------------------------------------------
-# Scalar activations: f(z, p) and f'(z, a, p) given z, a = f(z) and the layer parameter p
-# (leaky slope, PReLU slope of the unit, ELU alpha). An activation is, here, a code in
-# the Activation enum, one such pair and one line in each of _activation_row and
-# _gradient_row (docs/architecture.rst: the whole checklist).
+# Activations. The piecewise-linear ones are scalar pairs f(z, p) and f'(z, a, p) given
+# z, a = f(z) and the layer parameter p (leaky slope, PReLU slope of the unit), which the
+# compiler vectorises in the row loops below. The exp/erf/tanh/log1p-based ones are rows
+# in C (_vmath.h), vectorised with libmvec at the CPU's widest ISA; their derivatives
+# from a = f(z) stay here. An activation is a code in the Activation enum and one line
+# in each of _activation_row and _gradient_row (docs/architecture.rst: the checklist).
 
 cdef double SELU_ALPHA = 1.6732632423543772848170429916717
 cdef double SELU_SCALE = 1.0507009873554804934193349852946
-cdef double INV_SQRT2 = 0.70710678118654752440
-cdef double INV_SQRT_2PI = 0.39894228040143267794
-
-cdef inline floating _identity(floating z, floating p) noexcept nogil:
-    return z
-
-cdef inline floating _identity_grad(floating z, floating a, floating p) noexcept nogil:
-    return 1
-
-cdef inline floating _logistic(floating z, floating p) noexcept nogil:
-    # Two branches so that exp never overflows.
-    cdef floating e
-    if z >= 0:
-        return 1 / (1 + _exp(-z))
-    e = _exp(z)
-    return e / (1 + e)
-
-cdef inline floating _logistic_grad(floating z, floating a, floating p) noexcept nogil:
-    return a * (1 - a)
-
-cdef inline floating _tanh_act(floating z, floating p) noexcept nogil:
-    return _tanh(z)
-
-cdef inline floating _tanh_grad(floating z, floating a, floating p) noexcept nogil:
-    return 1 - a * a
 
 cdef inline floating _relu(floating z, floating p) noexcept nogil:
     return z if z > 0 else 0
@@ -145,41 +173,18 @@ cdef inline floating _leaky_relu_grad(floating z, floating a, floating p) noexce
     # Used with z kept (PReLU) and with z aliasing a (leaky, slope >= 0): same sign.
     return 1 if z > 0 else p
 
-cdef inline floating _elu(floating z, floating p) noexcept nogil:
-    return z if z > 0 else p * _expm1(z)
+cdef inline floating _logistic_grad(floating z, floating a, floating p) noexcept nogil:
+    return a * (1 - a)
+
+cdef inline floating _tanh_grad(floating z, floating a, floating p) noexcept nogil:
+    return 1 - a * a
 
 cdef inline floating _elu_grad(floating z, floating a, floating p) noexcept nogil:
     # From the output: a = p (e^z - 1) so f'(z) = p e^z = a + p.
     return 1 if a > 0 else a + p
 
-cdef inline floating _selu(floating z, floating p) noexcept nogil:
-    return <floating> SELU_SCALE * (z if z > 0 else <floating> SELU_ALPHA * _expm1(z))
-
 cdef inline floating _selu_grad(floating z, floating a, floating p) noexcept nogil:
     return <floating> SELU_SCALE if a > 0 else a + <floating> (SELU_SCALE * SELU_ALPHA)
-
-cdef inline floating _gelu(floating z, floating p) noexcept nogil:
-    # Phi(z) = erfc(-z / sqrt 2) / 2: no cancellation in the negative tail.
-    return <floating> 0.5 * z * _erfc(-z * <floating> INV_SQRT2)
-
-cdef inline floating _gelu_grad(floating z, floating a, floating p) noexcept nogil:
-    # Phi(z) + z phi(z); exp(-z^2/2) underflows to 0 for large |z|, never overflows.
-    return (<floating> 0.5 * _erfc(-z * <floating> INV_SQRT2)
-            + z * <floating> INV_SQRT_2PI * _exp(<floating> -0.5 * z * z))
-
-cdef inline floating _silu(floating z, floating p) noexcept nogil:
-    return z * _logistic(z, p)
-
-cdef inline floating _silu_grad(floating z, floating a, floating p) noexcept nogil:
-    cdef floating s = _logistic(z, p)
-    return s * (1 + z * (1 - s))
-
-cdef inline floating _softplus(floating z, floating p) noexcept nogil:
-    # max(z, 0) + log1p(exp(-|z|)): exact for large |z|, no overflow.
-    return (z if z > 0 else 0) + _log1p(_exp(-_fabs(z)))
-
-cdef inline floating _softplus_grad(floating z, floating a, floating p) noexcept nogil:
-    return _logistic(z, p)
 
 
 cdef inline void _activation_row(
@@ -188,11 +193,11 @@ cdef inline void _activation_row(
     """a := f(z) over one row; slopes (PReLU) gives a parameter per unit."""
     cdef Py_ssize_t j
     if act == IDENTITY:
-        for j in range(m): a[j] = _identity(z[j], p)
+        for j in range(m): a[j] = z[j]
     elif act == LOGISTIC:
-        for j in range(m): a[j] = _logistic(z[j], p)
+        _vact(VM_LOGISTIC, z, a, m, p)
     elif act == TANH:
-        for j in range(m): a[j] = _tanh_act(z[j], p)
+        _vact(VM_TANH, z, a, m, p)
     elif act == RELU:
         for j in range(m): a[j] = _relu(z[j], p)
     elif act == LEAKY_RELU:
@@ -200,15 +205,15 @@ cdef inline void _activation_row(
     elif act == PRELU:
         for j in range(m): a[j] = _leaky_relu(z[j], slopes[j])
     elif act == ELU:
-        for j in range(m): a[j] = _elu(z[j], p)
+        _vact(VM_ELU, z, a, m, p)
     elif act == SELU:
-        for j in range(m): a[j] = _selu(z[j], p)
+        _vact(VM_SELU, z, a, m, p)
     elif act == GELU:
-        for j in range(m): a[j] = _gelu(z[j], p)
+        _vact(VM_GELU, z, a, m, p)
     elif act == SILU:
-        for j in range(m): a[j] = _silu(z[j], p)
+        _vact(VM_SILU, z, a, m, p)
     elif act == SOFTPLUS:
-        for j in range(m): a[j] = _softplus(z[j], p)
+        _vact(VM_SOFTPLUS, z, a, m, p)
 
 
 cdef inline void _gradient_row(
@@ -237,11 +242,11 @@ cdef inline void _gradient_row(
     elif act == SELU:
         for j in range(m): d[j] = g[j] * _selu_grad(z[j], a[j], p)
     elif act == GELU:
-        for j in range(m): d[j] = g[j] * _gelu_grad(z[j], a[j], p)
+        _vgrad(VM_GELU_GRAD, d, g, z, m)
     elif act == SILU:
-        for j in range(m): d[j] = g[j] * _silu_grad(z[j], a[j], p)
+        _vgrad(VM_SILU_GRAD, d, g, z, m)
     elif act == SOFTPLUS:
-        for j in range(m): d[j] = g[j] * _softplus_grad(z[j], a[j], p)
+        _vgrad(VM_SOFTPLUS_GRAD, d, g, z, m)
 
 
 cdef void _bias_activation_forward(
@@ -346,16 +351,18 @@ cdef void _bias_output_forward(
                 row[j] = row[j] + b[j]
                 if row[j] > zmax:
                     zmax = row[j]
+            _vexp_shift(row, m, -zmax)
             s = 0
             for j in range(m):
-                row[j] = _exp(row[j] - zmax)
                 s = s + row[j]
             for j in range(m):
                 row[j] = row[j] / s
     elif act == EXP:
         for i in prange(n, schedule="static", num_threads=nt):
+            row = Z + i * m
             for j in range(m):
-                Z[i * m + j] = _exp(Z[i * m + j] + b[j])
+                row[j] = row[j] + b[j]
+            _vexp_shift(row, m, 0)
     else:
         _bias_activation_forward(Z, b, Z, n, m, act, 0, NULL, n_threads)
 

@@ -1,23 +1,6 @@
-# Scalar libm calls in the precision of the fused type (expf for float, exp for double).
+# Scalar libm calls in the precision of the fused type (logf for float, log for double).
 from cython cimport floating
-from libc.math cimport (
-    erf, erfc, erfcf, erff, exp, expf, expm1, expm1f, fabs, fabsf, log, log1p, log1pf, logf, sqrt,
-    sqrtf, tanh, tanhf,
-)
-
-
-cdef inline floating _exp(floating x) noexcept nogil:
-    if floating is float:
-        return expf(x)
-    else:
-        return exp(x)
-
-
-cdef inline floating _expm1(floating x) noexcept nogil:
-    if floating is float:
-        return expm1f(x)
-    else:
-        return expm1(x)
+from libc.math cimport fabs, fabsf, log, logf, sqrt, sqrtf
 
 
 cdef inline floating _log(floating x) noexcept nogil:
@@ -27,32 +10,11 @@ cdef inline floating _log(floating x) noexcept nogil:
         return log(x)
 
 
-cdef inline floating _log1p(floating x) noexcept nogil:
-    if floating is float:
-        return log1pf(x)
-    else:
-        return log1p(x)
-
-
 cdef inline floating _sqrt(floating x) noexcept nogil:
     if floating is float:
         return sqrtf(x)
     else:
         return sqrt(x)
-
-
-cdef inline floating _tanh(floating x) noexcept nogil:
-    if floating is float:
-        return tanhf(x)
-    else:
-        return tanh(x)
-
-
-cdef inline floating _erf(floating x) noexcept nogil:
-    if floating is float:
-        return erff(x)
-    else:
-        return erf(x)
 
 
 cdef inline floating _fabs(floating x) noexcept nogil:
@@ -62,11 +24,66 @@ cdef inline floating _fabs(floating x) noexcept nogil:
         return fabs(x)
 
 
-cdef inline floating _erfc(floating x) noexcept nogil:
+# The exp/erf/tanh/log1p-based rows, vectorised with libmvec where the build has it,
+# at the widest ISA the CPU has (_vmath.h).
+cdef extern from "_vmath.h":
+    enum:
+        VM_LOGISTIC "RELUMLP_VM_LOGISTIC"
+        VM_TANH "RELUMLP_VM_TANH"
+        VM_ELU "RELUMLP_VM_ELU"
+        VM_SELU "RELUMLP_VM_SELU"
+        VM_GELU "RELUMLP_VM_GELU"
+        VM_SILU "RELUMLP_VM_SILU"
+        VM_SOFTPLUS "RELUMLP_VM_SOFTPLUS"
+        VM_GELU_GRAD "RELUMLP_VM_GELU_GRAD"
+        VM_SILU_GRAD "RELUMLP_VM_SILU_GRAD"
+        VM_SOFTPLUS_GRAD "RELUMLP_VM_SOFTPLUS_GRAD"
+        VM_SCALAR "RELUMLP_VM_SCALAR"
+        VM_AVX512 "RELUMLP_VM_AVX512"
+    int _vmath_set "relumlp_vmath_set"(int level) noexcept nogil
+    int _vmath_best "relumlp_vmath_best"() noexcept nogil
+    int _vmath_level "relumlp_vmath_level"() noexcept nogil
+    const char* _vmath_name "relumlp_vmath_name"(int level) noexcept nogil
+    void _vact_d "relumlp_vact_d"(int f, const double* z, double* a, Py_ssize_t m,
+                                  double p) noexcept nogil
+    void _vact_s "relumlp_vact_s"(int f, const float* z, float* a, Py_ssize_t m,
+                                  float p) noexcept nogil
+    void _vgrad_d "relumlp_vgrad_d"(int f, double* d, const double* g, const double* z,
+                                    Py_ssize_t m) noexcept nogil
+    void _vgrad_s "relumlp_vgrad_s"(int f, float* d, const float* g, const float* z,
+                                    Py_ssize_t m) noexcept nogil
+    void _vraw_d "relumlp_vraw_d"(int f, const double* x, double* y,
+                                  Py_ssize_t m) noexcept nogil
+    void _vraw_s "relumlp_vraw_s"(int f, const float* x, float* y,
+                                  Py_ssize_t m) noexcept nogil
+    void _vexp_shift_d "relumlp_vexp_shift_d"(double* x, Py_ssize_t m,
+                                              double shift) noexcept nogil
+    void _vexp_shift_s "relumlp_vexp_shift_s"(float* x, Py_ssize_t m,
+                                              float shift) noexcept nogil
+
+
+cdef inline void _vact(int f, const floating* z, floating* a, Py_ssize_t m,
+                       floating p) noexcept nogil:
     if floating is float:
-        return erfcf(x)
+        _vact_s(f, z, a, m, p)
     else:
-        return erfc(x)
+        _vact_d(f, z, a, m, p)
+
+
+cdef inline void _vgrad(int f, floating* d, const floating* g, const floating* z,
+                        Py_ssize_t m) noexcept nogil:
+    if floating is float:
+        _vgrad_s(f, d, g, z, m)
+    else:
+        _vgrad_d(f, d, g, z, m)
+
+
+cdef inline void _vexp_shift(floating* x, Py_ssize_t m, floating shift) noexcept nogil:
+    """x := exp(x + shift) over a row."""
+    if floating is float:
+        _vexp_shift_s(x, m, shift)
+    else:
+        _vexp_shift_d(x, m, shift)
 
 
 # cnt[j] += (z[j] <= 0), vectorised in C (_count.h).

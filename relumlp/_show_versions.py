@@ -29,7 +29,9 @@ def show_versions(file=None):
     -------
     info : dict
         The same information: ``"system"``, ``"dependencies"``, ``"build"`` (OpenMP on
-        or off, the threads relumlp's kernels would use) and ``"threadpools"`` (one
+        or off, the threads relumlp's kernels would use, the vector math the
+        exp/erf/tanh/log1p-based kernels use: ``"avx512"``, ``"avx2"`` or ``"sse2"``
+        for glibc's libmvec at that ISA, ``"scalar"`` for libm per element) and ``"threadpools"`` (one
         entry per BLAS / OpenMP library loaded, from threadpoolctl: its API, library,
         version, threading layer and ``num_threads``).
 
@@ -42,6 +44,7 @@ def show_versions(file=None):
     """
     from threadpoolctl import threadpool_info
 
+    from relumlp import _kernels
     from relumlp._threads import effective_n_threads, openmp_enabled
     from relumlp._version import __version__
 
@@ -50,7 +53,9 @@ def show_versions(file=None):
                    "executable": sys.executable, "machine": platform.platform()},
         "dependencies": _versions(),
         "build": {"relumlp": __version__, "openmp_enabled": openmp_enabled(),
-                  "elementwise_threads": effective_n_threads()},
+                  "elementwise_threads": effective_n_threads(),
+                  "vector_math": _kernels.vector_math(),
+                  "vector_math_available": ", ".join(_kernels.vector_math_available())},
         "threadpools": [
             {k: pool.get(k) for k in ("user_api", "internal_api", "prefix", "version",
                                       "threading_layer", "architecture", "num_threads",

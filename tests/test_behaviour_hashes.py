@@ -30,7 +30,7 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from relumlp import ReLUMLPClassifier, ReLUMLPRegressor, openmp_enabled
+from relumlp import ReLUMLPClassifier, ReLUMLPRegressor, _kernels, openmp_enabled
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "prelu", "elu",
@@ -266,7 +266,8 @@ def digest(result):
 
 
 def fingerprint():
-    """What decides the last bits: the CPU's vector ISA, BLAS build and kernel, libm."""
+    """What decides the last bits: the CPU's vector ISA, BLAS build and kernel, libm,
+    and the vector math level (libmvec's ISA variants round differently)."""
     blas = sorted(
         f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
         for i in threadpool_info() if i.get("user_api") == "blas")
@@ -286,6 +287,7 @@ def fingerprint():
         "scipy": scipy.__version__,
         "numpy": np.__version__,
         "openmp": bool(openmp_enabled()),
+        "vector_math": _kernels.vector_math(),
     }
 
 

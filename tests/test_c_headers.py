@@ -12,22 +12,32 @@ from pathlib import Path
 import pytest
 
 import relumlp
+from relumlp import _kernels
 
 HEADERS = sorted(Path(relumlp.__file__).parent.glob("*.h"))
 FLAGS = ["-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
+# With OpenMP, also the vector math as the extension is built (if this build has it).
+LIBMVEC = len(_kernels.vector_math_available()) > 1
+VECTOR = ["-DRELUMLP_LIBMVEC", "-fno-math-errno"] if LIBMVEC else []
+
+
+def _flags(openmp):
+    return [*FLAGS, *(["-fopenmp", *VECTOR] if openmp else [])]
 
 PROGRAM = r"""
 #include "_openmp.h"
 #include "_sequencer.h"
 #include "_tile.h"
 #include "_count.h"
+#include "_vmath.h"
 
 int main(void) {
     /* Z := X @ W for 2 rows, 5 features (a remainder after the four-feature passes),
        3 columns; integers, so every sum is exact. */
     double X[10], W[15], Z[6];
     float Xs[10], Ws[15], Zs[6];
-    double z[5] = {1.0, -0.0, 0.0, -2.0, 3.0};
+    double z[5] = {1.0, -0.0, 0.0, -2.0, 3.0}, v[70], a[70];
+    float vs[70], as[70];
     float zs[5] = {1.0f, -0.0f, 0.0f, -2.0f, 3.0f};
     long long cnt[5] = {0, 0, 0, 0, 0};
     relumlp_seq seq;
@@ -53,6 +63,20 @@ int main(void) {
     bad |= relumlp_thread_cpu() < -1.0 || omp_get_max_threads() < 1;
     bad |= omp_get_num_threads() != 1 || relumlp_tile_level() < 0;
     bad |= RELUMLP_OPENMP_ENABLED != OPENMP_EXPECTED;
+    /* Vector math: the widest level is chosen; logistic(0) = 1/2 and softplus'(0) =
+       1/2 exactly (a whole block of 64 and a padded one), exp(x - x) = 1, tanh odd. */
+    bad |= relumlp_vmath_set(-1) != relumlp_vmath_best() || relumlp_vmath_level() < 0;
+    for (i = 0; i < 70; i++) { v[i] = 0.0; vs[i] = 0.0f; }
+    relumlp_vact_d(RELUMLP_VM_LOGISTIC, v, a, 70, 0.0);
+    relumlp_vgrad_s(RELUMLP_VM_SOFTPLUS_GRAD, as, vs, vs, 70);  /* g = 0: d = 0 */
+    for (i = 0; i < 70; i++) bad |= a[i] != 0.5 || as[i] != 0.0f;
+    for (i = 0; i < 70; i++) v[i] = i - 35.0;
+    relumlp_vact_d(RELUMLP_VM_TANH, v, a, 70, 0.0);
+    for (i = 1; i < 70; i++) bad |= a[i] != -a[70 - i];
+    relumlp_vexp_shift_d(v, 70, 35.0 - 70.0);  /* exp(i - 70): increasing, last 1/e */
+    for (i = 1; i < 70; i++) bad |= !(v[i] > v[i - 1]);
+    relumlp_vraw_s(0, vs, as, 70);               /* exp(0) = 1 */
+    for (i = 0; i < 70; i++) bad |= as[i] != 1.0f;
     return bad;
 }
 """
@@ -67,7 +91,7 @@ def _compiler():
 
 def test_headers_are_shipped():
     assert {h.name for h in HEADERS} == {"_count.h", "_openmp.h", "_sequencer.h",
-                                         "_tile.h"}
+                                         "_tile.h", "_vmath.h"}
 
 
 @pytest.mark.parametrize("openmp", [False, True], ids=["serial", "openmp"])
@@ -75,8 +99,8 @@ def test_headers_are_shipped():
 def test_header_compiles_alone_without_warnings(tmp_path, header, openmp):
     src = tmp_path / "one.c"
     src.write_text(f'#include "{header.name}"\nint main(void) {{ return 0; }}\n')
-    cmd = [*_compiler(), *FLAGS, *(["-fopenmp"] if openmp else []),
-           f"-I{header.parent}", "-c", str(src), "-o", str(tmp_path / "one.o")]
+    cmd = [*_compiler(), *_flags(openmp), f"-I{header.parent}", "-c", str(src), "-o",
+           str(tmp_path / "one.o")]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
@@ -86,9 +110,8 @@ def test_helpers_compute_what_they_say(tmp_path, openmp):
     src = tmp_path / "check.c"
     src.write_text(PROGRAM)
     exe = tmp_path / "check"
-    cmd = [*_compiler(), *FLAGS, *(["-fopenmp"] if openmp else []),
-           f"-DOPENMP_EXPECTED={int(openmp)}", f"-I{HEADERS[0].parent}", str(src),
-           "-o", str(exe)]
+    cmd = [*_compiler(), *_flags(openmp), f"-DOPENMP_EXPECTED={int(openmp)}",
+           f"-I{HEADERS[0].parent}", str(src), "-o", str(exe), "-lm"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert subprocess.run([str(exe)]).returncode == 0
