@@ -15,6 +15,11 @@ time with the activation. ``swish`` is an alias of ``silu`` (the same kernel) an
 not timed separately. ``relumlp._kernels`` is private: its small Python wrappers exist
 so that tests (and measurements like this one) call exactly the code training runs.
 
+The exp/erf/tanh/log1p-based kernels call glibc's vector math library (libmvec) at the
+widest ISA the CPU has (``relumlp.show_versions()`` names it); each kernel is also
+timed on the scalar level (libm per element, what they called before, and what a
+build without libmvec runs) to show what the vector math buys.
+
 The timings depend on the machine (CPU, compiler, the libm behind ``exp`` / ``erf`` /
 ``tanh``) and on its load: they are measured when the example runs, and the figures
 and tables show that run's numbers.
@@ -58,6 +63,10 @@ else:
     shape, repeats, fit_epochs, fit_repeats = (2048, 512), 15, 10, 3
 hidden = (128, 64)
 defaults = ReLUMLPClassifier().get_params()  # negative_slope, elu_alpha
+# The vector math in use, and the scalar libm level to compare it with.
+VECTOR = _kernels.vector_math()
+LEVELS = [VECTOR] + (["scalar"] if VECTOR != "scalar" else [])
+print(f"vector math: {VECTOR} (available: {', '.join(_kernels.vector_math_available())})")
 
 # %%
 # Kernel timings
@@ -111,11 +120,17 @@ def time_kernels(activation, dtype):
     return 1e9 * forward / n, 1e9 * backward / n
 
 
-kernel_ns = {}
-for dtype in DTYPES:
-    for activation in ACTIVATIONS:
-        forward, backward = time_kernels(activation, dtype)
-        kernel_ns[activation, dtype.__name__] = {"forward": forward, "backward": backward}
+kernel_ns, scalar_ns = {}, {}
+for level in LEVELS:
+    _kernels.set_vector_math(level)
+    for dtype in DTYPES:
+        for activation in ACTIVATIONS:
+            forward, backward = time_kernels(activation, dtype)
+            times = {"forward": forward, "backward": backward}
+            (kernel_ns if level == VECTOR else scalar_ns)[activation, dtype.__name__] = times
+_kernels.set_vector_math(VECTOR)
+if not scalar_ns:  # a build without vector math: the scalar level is the one in use
+    scalar_ns = kernel_ns
 
 # %%
 # End-to-end fit time
@@ -160,8 +175,15 @@ for ax, (label, value) in zip(axes, panels):
         ax.bar(x + (k - (len(dtype_names) - 1) / 2) * width,
                [value(a, d) for a in ACTIVATIONS], width, label=d)
     ax.set_ylabel(label)
-axes[0].set_title(f"Activation cost, one thread; kernels on {shape[0]} x {shape[1]}, "
-                  f"fits with MLP {hidden}")
+for ax, what in zip(axes[:2], ("forward", "backward")):
+    ax.scatter(np.repeat(x, len(dtype_names)) + np.tile(
+                   (np.arange(len(dtype_names)) - (len(dtype_names) - 1) / 2) * width,
+                   len(ACTIVATIONS)),
+               [scalar_ns[a, d][what] for a in ACTIVATIONS for d in dtype_names],
+               marker="_", s=200, color="black", label="scalar libm" if what == "forward"
+               else None)
+axes[0].set_title(f"Activation cost, one thread, vector math {VECTOR}; kernels on "
+                  f"{shape[0]} x {shape[1]}, fits with MLP {hidden}")
 axes[0].legend()
 axes[-1].set_xticks(x, ACTIVATIONS, rotation=45)
 fig.tight_layout()
@@ -171,19 +193,23 @@ if out_dir is not None:
 # %%
 # Table and finding
 # -----------------
-# Each time is also given relative to relu's in the same dtype.
+# Each time is also given relative to relu's in the same dtype, and the kernels'
+# times on the scalar libm level (the black marks above) next to them.
 
 print(f"Kernels on {shape[0]} x {shape[1]} (median of {repeats}), fits of MLP {hidden} "
-      f"on digits for {fit_epochs} epochs (median of {fit_repeats}); one thread\n")
+      f"on digits for {fit_epochs} epochs (median of {fit_repeats}); one thread; "
+      f"vector math {VECTOR}\n")
 print("| activation | dtype | forward (ns/element) | forward / relu "
-      "| backward (ns/element) | backward / relu | fit (s) | fit / relu |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+      "| backward (ns/element) | backward / relu | scalar libm forward / backward "
+      "| fit (s) | fit / relu |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for d in dtype_names:
     base, base_fit = kernel_ns["relu", d], fit_seconds["relu", d]
     for a in ACTIVATIONS:
-        ns, fit = kernel_ns[a, d], fit_seconds[a, d]
+        ns, sc, fit = kernel_ns[a, d], scalar_ns[a, d], fit_seconds[a, d]
         print(f"| {a} | {d} | {ns['forward']:.2f} | {ns['forward'] / base['forward']:.2f} "
               f"| {ns['backward']:.2f} | {ns['backward'] / base['backward']:.2f} "
+              f"| {sc['forward']:.2f} / {sc['backward']:.2f} "
               f"| {fit:.3f} | {fit / base_fit:.2f} |")
 
 
@@ -211,6 +237,12 @@ for d in dtype_names:
         f"{costliest[d]}'s ({total_ns(costliest[d], d) / total_ns('relu', d):.1f}x relu)")
 # float32 against float64 for gelu's two kernels together.
 gelu_f32_f64 = total_ns("gelu", "float32") / total_ns("gelu", "float64")
+if scalar_ns is not kernel_ns:
+    gains = {d: (scalar_ns["gelu", d]["forward"] + scalar_ns["gelu", d]["backward"])
+             / total_ns("gelu", d) for d in dtype_names}
+    parts.append(f"the vector math ({VECTOR}) made gelu's two kernels "
+                 + " and ".join(f"{gains[d]:.1f}x faster than scalar libm in {d}"
+                                for d in dtype_names))
 parts.append(
     "per element, gelu's float32 kernels took "
     + (f"about the time of its float64 ones ({gelu_f32_f64:.2f}x)" if 0.8 < gelu_f32_f64 < 1.25

@@ -10,6 +10,7 @@ SELU network's; every hidden activation's kernels were timed in both dtypes.
 import math
 
 
+from relumlp import _kernels
 from relumlp._activations import HIDDEN_ACTIVATIONS
 
 
@@ -88,7 +89,11 @@ def test_activation_cost_example(run_example, tmp_path, capsys):
     assert (tmp_path / "activation_cost.png").stat().st_size > 1000
     printed = capsys.readouterr().out
     assert ("| activation | dtype | forward (ns/element) | forward / relu "
-            "| backward (ns/element) | backward / relu | fit (s) | fit / relu |") in printed
+            "| backward (ns/element) | backward / relu | scalar libm forward / backward "
+            "| fit (s) | fit / relu |") in printed
+    # The kernels ran on the vector math in use, and on scalar libm for comparison.
+    assert ns["VECTOR"] == _kernels.vector_math()
+    assert set(ns["scalar_ns"]) == set(ns["kernel_ns"])
     activations = ns["ACTIVATIONS"]
     # Every kernel code is timed (swish is silu's kernel under another name).
     assert {HIDDEN_ACTIVATIONS[a].code for a in activations} == {
@@ -99,7 +104,11 @@ def test_activation_cost_example(run_example, tmp_path, capsys):
             ns_forward = ns["kernel_ns"][activation, dtype]["forward"]
             ns_backward = ns["kernel_ns"][activation, dtype]["backward"]
             fit = ns["fit_seconds"][activation, dtype]
-            for t in [ns_forward, ns_backward, fit]:
+            scalar = ns["scalar_ns"][activation, dtype]
+            for t in [ns_forward, ns_backward, fit, scalar["forward"], scalar["backward"]]:
                 assert math.isfinite(t) and t > 0
             assert ns["fit_epochs_run"][activation, dtype] == ns["fit_epochs"]
-    assert "gelu" in finding_line(printed)
+    finding = finding_line(printed)
+    assert "gelu" in finding
+    if ns["VECTOR"] != "scalar":
+        assert f"the vector math ({ns['VECTOR']})" in finding
