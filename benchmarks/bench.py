@@ -7,7 +7,8 @@ Usage::
                                [--markdown OUT.md] [--threads N]
 
 Workloads: W1 W2f32 W2f64 W3 W4 W5 W6 (training), P1 (prediction), L1 (training while
-another process keeps one core busy). See benchmarks/README.md for what each column
+another process keeps one core busy), A1 (every activation on an MNIST-shaped fit,
+relumlp beside PyTorch's same network; its own table). See benchmarks/README.md for what each column
 means. Everything runs in one process (except L1's contended fits, which run in
 subprocesses with a timeout); implementations are interleaved within each workload
 (relumlp, sklearn, torch, relumlp, sklearn, torch, ...). Progress goes to stderr, the
@@ -105,7 +106,12 @@ WORKLOADS = {w.name: w for w in [
 ]}
 P1_SHAPE = WORKLOADS["W2f64"]           # P1 uses W2's network shape, float64
 L1_NAMES = ("W1", "W2f32")
-ALL_NAMES = list(WORKLOADS) + ["P1", "L1"]
+# A1: every activation on this fit, relumlp and PyTorch (scikit-learn has four of them).
+A1_SHAPE = Workload("A1", "clf", "teacher", 20000, 784, (256, 128), 256, 2, "float32", 10,
+                    4000, 1)
+A1_ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "selu", "logistic", "tanh", "silu",
+                  "softplus", "gelu", "identity")
+ALL_NAMES = list(WORKLOADS) + ["P1", "L1", "A1"]
 
 
 def log(*a):
@@ -182,7 +188,17 @@ def torch_tensors(w, X, y):
     return Xt, yt
 
 
-def torch_fit(w, Xt, yt, epochs, seed=SEED):
+def torch_activation(name, units):
+    """The torch module of a relumlp activation (relumlp's defaults: leaky slope 0.01,
+    ELU alpha 1, PReLU one slope per unit starting at 0.25, GELU exact)."""
+    nn = _torch.nn
+    return {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "elu": nn.ELU,
+            "selu": nn.SELU, "gelu": nn.GELU, "silu": nn.SiLU, "softplus": nn.Softplus,
+            "tanh": nn.Tanh, "logistic": nn.Sigmoid, "identity": nn.Identity,
+            "prelu": lambda: nn.PReLU(units, init=0.25)}[name]()
+
+
+def torch_fit(w, Xt, yt, epochs, seed=SEED, activation="relu"):
     """Plain eager loop: nn.Sequential(Linear, ReLU, ..., Linear), torch.optim.Adam,
     minibatches over a freshly shuffled index tensor each epoch, sklearn's L2 term
     0.5 * alpha * sum(||W||^2) / batch_size added to the loss explicitly (weights only).
@@ -200,7 +216,8 @@ def torch_fit(w, Xt, yt, epochs, seed=SEED):
             lin.bias.uniform_(-bound, bound, generator=gen)
         layers.append(lin)
         if i < len(units) - 2:
-            layers.append(nn.ReLU())
+            act = torch_activation(activation, b)
+            layers.append(act.to(Xt.dtype) if activation == "prelu" else act)
     model = nn.Sequential(*layers)
     weights = [m.weight for m in model if isinstance(m, nn.Linear)]
     opt = torch.optim.Adam(model.parameters(), lr=LR, betas=(BETA_1, BETA_2), eps=EPSILON)
@@ -245,8 +262,8 @@ def torch_score(w, model, Xt, y):
 RELUMLP_EXTRA = {}     # e.g. {"weight_init": "sklearn"} from --relumlp-weight-init
 
 
-def make_estimator(impl, w, epochs):
-    params = dict(hidden_layer_sizes=w.hidden, activation="relu", solver="adam", alpha=ALPHA,
+def make_estimator(impl, w, epochs, activation="relu"):
+    params = dict(hidden_layer_sizes=w.hidden, activation=activation, solver="adam", alpha=ALPHA,
                   batch_size=w.batch, learning_rate_init=LR, max_iter=epochs, shuffle=True,
                   random_state=SEED, tol=0.0, n_iter_no_change=10**9, early_stopping=False,
                   beta_1=BETA_1, beta_2=BETA_2, epsilon=EPSILON)
@@ -261,15 +278,16 @@ def make_estimator(impl, w, epochs):
 class Runner:
     """Fit / score one implementation on one workload's data."""
 
-    def __init__(self, impl, w, X, y):
+    def __init__(self, impl, w, X, y, activation="relu"):
         self.impl, self.w, self.X, self.y = impl, w, X, y
+        self.activation = activation
         if impl == "torch":
             self.Xt, self.yt = torch_tensors(w, X, y)   # created once, outside timing
 
     def fit(self, epochs):
         if self.impl == "torch":
-            return torch_fit(self.w, self.Xt, self.yt, epochs)
-        est = make_estimator(self.impl, self.w, epochs)
+            return torch_fit(self.w, self.Xt, self.yt, epochs, activation=self.activation)
+        est = make_estimator(self.impl, self.w, epochs, self.activation)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             est.fit(self.X, self.y)
@@ -569,6 +587,46 @@ def run_training(w, args, impls, results, rows):
         rows.append(row)
 
 
+def run_activations(args, impls):
+    """A1: every activation, relumlp and PyTorch interleaved, median of the repeats.
+    Returns the section's Markdown table."""
+    w = A1_SHAPE
+    n, epochs = w.size(args.quick)
+    X, y = make_data(w, args.quick)
+    impls = [i for i in impls if i != "sklearn"]
+    from relumlp import _kernels
+    log(f"[A1] data {data_desc(w, n)} {w.dtype}, batch {w.batch}, {epochs} epochs, "
+        f"vector math {_kernels.vector_math()}")
+    med = {}
+    for act in A1_ACTIVATIONS:
+        runners = {impl: Runner(impl, w, X, y, activation=act) for impl in impls}
+        times = {impl: [] for impl in impls}
+        for r in range(args.repeats):
+            for impl in impls:
+                gc.collect()
+                t0 = time.perf_counter()
+                runners[impl].fit(epochs)
+                times[impl].append(time.perf_counter() - t0)
+        med[act] = {impl: float(np.median(t)) / epochs for impl, t in times.items()}
+        log(f"[A1] {act:10s} " + "  ".join(f"{impl} {med[act][impl]:.3f} s/epoch"
+                                            for impl in impls))
+    relu = med["relu"]["relumlp"]
+    head = ["activation", "relumlp s/epoch", "relumlp ÷ relumlp-relu"]
+    if "torch" in impls:
+        head += ["torch s/epoch", "torch ÷ relu torch", "torch ÷ relumlp (>1: relumlp faster)"]
+    lines = [f"A1: {data_desc(w, n)} {w.dtype}, Adam, batch {w.batch}, {epochs} epochs, "
+             f"median of {args.repeats}; relumlp's vector math: {_kernels.vector_math()}",
+             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for act in A1_ACTIVATIONS:
+        m = med[act]
+        cells = [act, fmt(m["relumlp"]), f"{m['relumlp'] / relu:.2f}"]
+        if "torch" in impls:
+            cells += [fmt(m["torch"]), f"{m['torch'] / med['relu']['torch']:.2f}",
+                      f"{m['torch'] / m['relumlp']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def run_p1(args, impls, rows):
     w = P1_SHAPE
     n_fit = 2000
@@ -809,8 +867,11 @@ def header_lines(args, torch, peak, scipy_peak, selected):
     L.append(f"- versions: Python {platform.python_version()}, NumPy {np.__version__}, "
              f"SciPy {scipy.__version__}, scikit-learn {sklearn.__version__}, torch {tv}, "
              f"relumlp {relumlp.__version__} ({Path(relumlp.__file__).parent})")
+    from relumlp import _kernels
+    L.append(f"- relumlp vector math: {_kernels.vector_math()} "
+             f"(available: {', '.join(_kernels.vector_math_available())})")
     L.append(f"- relumlp.openmp_enabled(): {relumlp.openmp_enabled()}; relumlp weight_init: "
-             f"{RELUMLP_EXTRA.get('weight_init', "default (auto: scikit-learn's for relu layers)")}")
+             + RELUMLP_EXTRA.get("weight_init", "default (auto: scikit-learn's for relu layers)"))
     L.append("- threadpoolctl.threadpool_info() (inside threadpool_limits(threads)):")
     for info in threadpool_info():
         L.append(f"  - {info.get('internal_api')}: num_threads={info.get('num_threads')}, "
@@ -939,7 +1000,7 @@ def main(argv=None):
         peak = gemm_peak(args.quick)
         scipy_peak = scipy_blas_peak()
         header = header_lines(args, torch, peak, scipy_peak,
-                              training + [n for n in ("P1", "L1") if n in selected])
+                              training + [n for n in ("P1", "L1", "A1") if n in selected])
         print("\n".join(header), flush=True)
 
         log("warm-up fits ...")
@@ -957,6 +1018,7 @@ def main(argv=None):
         if "P1" in selected:
             run_p1(args, impls, rows)
             gc.collect()
+        a1 = run_activations(args, impls) if "A1" in selected else ""
     if "L1" in selected:
         run_contention(args, impls, idle, rows)
 
@@ -974,6 +1036,9 @@ def main(argv=None):
     print("\n".join(tail))
     print()
     print(table)
+    if a1:
+        print("\n" + a1)
+        table = table + "\n\n" + a1
     print(f"\n(total benchmark time {total:.0f} s)", flush=True)
     if args.markdown:
         Path(args.markdown).write_text("\n".join(header + tail) + "\n\n" + table +
