@@ -83,6 +83,37 @@ def _check_fitted(est):
         check_is_fitted(est)
 
 
+# scikit-learn's indexing_dtype: the dtype of LabelBinarizer's multilabel predictions.
+_INDEX_DTYPE = np.asarray(0).dtype
+
+
+def _inverse_binarize(binarizer, Y):
+    """``binarizer.inverse_transform(Y)`` for the network's output ``Y``: the same
+    values and dtype, without the generic (array API, sparse) machinery that costs
+    more than a one-row forward pass.
+
+    For a binarizer with scikit-learn's labels 0 and 1 (threshold 0.5), as the
+    classifier fits, and a dense float ``Y``: 'multiclass' gives the class of the
+    first maximum of each row, 'binary' (one column) ``classes_[Y > 0.5]``, or the
+    only class if there is one, 'multilabel-indicator' the indicator ``Y > 0.5`` as
+    integers. Anything else is left to ``inverse_transform``.
+    """
+    classes = getattr(binarizer, "classes_", None)
+    if (type(Y) is np.ndarray and type(classes) is np.ndarray
+            and binarizer.neg_label == 0 and binarizer.pos_label == 1
+            and getattr(binarizer, "sparse_input_", True) is False):
+        y_type = binarizer.y_type_
+        if y_type == "multiclass" and Y.ndim == 2 and Y.shape[1] == len(classes):
+            return classes[Y.argmax(axis=1)]
+        if y_type == "binary" and Y.ndim == 1:
+            if len(classes) == 1:
+                return np.repeat(classes[0], len(Y))
+            return classes[(Y > 0.5).astype(_INDEX_DTYPE)]
+        if y_type == "multilabel-indicator" and Y.ndim == 2 and Y.shape[1] == len(classes):
+            return (Y > 0.5).astype(_INDEX_DTYPE)
+    return binarizer.inverse_transform(Y)
+
+
 class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
     """Shared machinery of the two estimators. Not for direct use."""
 
@@ -1151,7 +1182,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         y_pred = self._forward_pass_fast(X, check_input=check_input)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+        return _inverse_binarize(self._label_binarizer, y_pred)
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, accuracy_score)
