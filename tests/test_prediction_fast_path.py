@@ -2,16 +2,23 @@
 
 ``predict`` decodes the network's output itself (``_estimators._inverse_binarize``)
 instead of calling ``LabelBinarizer.inverse_transform``: same values and dtype for every
-target type the classifier takes. No timing here: speed is measured by
+target type the classifier takes. A plain float ndarray skips ``validate_data`` (the
+kernels find NaN and infinity); everything else still goes through it, with
+scikit-learn's warnings and messages. No timing here: speed is measured by
 ``benchmarks/one_row.py``.
 """
+import re
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import LabelBinarizer
 
-from relumlp import ReLUMLPClassifier
+import relumlp._estimators as estimators_module
+from relumlp import ReLUMLPClassifier, ReLUMLPRegressor
 from relumlp._estimators import _inverse_binarize
 
 from _helpers import ignore_convergence
@@ -141,3 +148,137 @@ def test_predict_equals_sklearns_decoding(target):
     assert isinstance(mlp, MLPClassifier)
     for rows in (X[:1], X[:4], X):
         _assert_same_output(clf.predict(rows), mlp.predict(rows))
+
+
+# ---------------------------------------------------------------- input validation
+@pytest.fixture
+def validate_calls(monkeypatch):
+    """The arrays that went through scikit-learn's validate_data (clear it after fit)."""
+    calls = []
+    original = estimators_module.validate_data
+
+    def spy(est, X, *args, **kwargs):
+        calls.append(X)
+        return original(est, X, *args, **kwargs)
+
+    monkeypatch.setattr(estimators_module, "validate_data", spy)
+    return calls
+
+
+def _fitted(cls, dtype, columns=None):
+    """A small fitted ``cls`` (on a DataFrame with ``columns`` if given) and its X."""
+    X, y = _data("multiclass-int", n_features=5)
+    if cls is ReLUMLPRegressor:
+        y = X[:, 0] - X[:, 1]
+    X = X.astype(dtype)
+    Xfit = X if columns is None else pytest.importorskip("pandas").DataFrame(X, columns=columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = cls(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(Xfit, y)
+    return est, X
+
+
+METHODS = {ReLUMLPClassifier: ["predict", "predict_proba", "predict_log_proba"],
+           ReLUMLPRegressor: ["predict"]}
+CALLS = [(cls, m) for cls in METHODS for m in METHODS[cls]]
+
+
+@pytest.mark.parametrize("model_dtype", DTYPES)
+@pytest.mark.parametrize("cls, method", CALLS)
+def test_plain_float_arrays_skip_validate_data(cls, method, model_dtype, validate_calls):
+    est, X = _fitted(cls, model_dtype)
+    validate_calls.clear()
+    for rows in (X[:1], X[:3], X, X[:2, ::-1], X[::2]):  # C- and non-contiguous
+        for dtype in DTYPES:
+            getattr(est, method)(rows.astype(dtype))
+    assert validate_calls == []
+
+
+class _Subclass(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("cls, method", CALLS)
+def test_other_input_goes_through_validate_data(cls, method, validate_calls):
+    # Lists, integers, float16, sparse matrices and ndarray subclasses are converted
+    # by scikit-learn (to float64), with the result of the float64 array.
+    est, X = _fitted(cls, np.float32)
+    validate_calls.clear()
+    run = getattr(est, method)
+    X64 = np.round(X[:3] * 4).astype(np.float64)
+    expected = run(X64)
+    for other in [X64.tolist(), X64.astype(np.int64), X64.astype(np.float16),
+                  X64.view(_Subclass), sp.csr_matrix(X64)]:
+        if sp.issparse(other):  # another kernel (CSR): equal to rounding
+            np.testing.assert_allclose(run(other), expected, rtol=1e-5)
+        else:
+            np.testing.assert_array_equal(run(other), expected)
+    assert len(validate_calls) == 5
+
+
+@pytest.mark.parametrize("n_rows", [1, 3, 10])
+@pytest.mark.parametrize("cls, method", CALLS)
+def test_wrong_shape_raises_sklearns_message(cls, method, n_rows, validate_calls):
+    est, X = _fitted(cls, np.float32)
+    validate_calls.clear()
+    run = getattr(est, method)
+    message = (f"X has 4 features, but {cls.__name__} is expecting 5 features as input.")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run(X[:n_rows, :4])
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array instead"):
+        run(X[0])
+    assert len(validate_calls) == 2
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_rows", [1, 4, 5])
+@pytest.mark.parametrize("cls, method", CALLS)
+def test_nonfinite_raises_sklearns_message(cls, method, n_rows, dtype, bad):
+    # The kernels find it; validate_data then raises scikit-learn's own message, the
+    # one MLPClassifier / MLPRegressor raise.
+    est, X = _fitted(cls, np.float32)
+    X_bad = X[:n_rows].astype(dtype)
+    X_bad[-1, 2] = bad
+    with pytest.raises(ValueError) as ours:
+        getattr(est, method)(X_bad)
+    mlp = est.to_sklearn()
+    with pytest.raises(ValueError) as theirs:
+        getattr(mlp, method)(X_bad)
+    assert str(ours.value) == str(theirs.value).replace(
+        type(mlp).__name__, cls.__name__)
+
+
+@pytest.mark.parametrize("cls, method", CALLS)
+def test_feature_names_are_checked(cls, method, validate_calls):
+    pytest.importorskip("pandas")
+    import pandas as pd
+
+    columns = list("abcde")
+    est, X = _fitted(cls, np.float64, columns=columns)
+    validate_calls.clear()
+    run = getattr(est, method)
+    expected = run(pd.DataFrame(X[:1], columns=columns))
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        np.testing.assert_array_equal(run(X[:1]), expected)
+    with pytest.raises(ValueError, match="feature names should match"):
+        run(pd.DataFrame(X[:1], columns=list("edcba")))
+    assert len(validate_calls) == 3
+
+
+@ignore_convergence
+def test_replaced_parameters_reach_one_row_predictions():
+    # Entries of coefs_ / intercepts_ / prelu_slopes_ replaced (not written in place)
+    # since the last prediction are packed again: a one-row prediction uses them.
+    X, y = _data("multiclass-int")
+    clf = ReLUMLPClassifier((6,), activation="prelu", max_iter=2, random_state=0).fit(X, y)
+    clf.predict_proba(X[:1])
+    reference = ReLUMLPClassifier((6,), activation="prelu", max_iter=2,
+                                  random_state=1).fit(X, y)
+    for name in ("coefs_", "intercepts_", "prelu_slopes_"):
+        for k, array in enumerate(getattr(reference, name)):
+            getattr(clf, name)[k] = array.copy()
+            clf.predict_proba(X[:1])  # packed once per replacement
+    np.testing.assert_array_equal(clf.predict_proba(X[:1]), reference.predict_proba(X[:1]))
+    clf.coefs_ = [c.copy() for c in clf.coefs_]
+    np.testing.assert_array_equal(clf.predict_proba(X[:1]), reference.predict_proba(X[:1]))
