@@ -1271,6 +1271,8 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         True
         """
         y_prob = self.predict_proba(X)
+        if np.count_nonzero(y_prob) == y_prob.size:  # no log(0): skip errstate's cost
+            return np.log(y_prob, out=y_prob)
         with np.errstate(divide="ignore"):
             return np.log(y_prob, out=y_prob)
 
@@ -1301,11 +1303,14 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         """
         _check_fitted(self)
         y_pred = self._forward_pass_fast(X)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        if y_pred.ndim == 1:
-            return np.vstack([1 - y_pred, y_pred]).T
-        return y_pred
+        if self.n_outputs_ != 1:
+            return y_pred
+        # np.vstack([1 - p, p]).T, as scikit-learn returns it, without vstack's cost.
+        y_pred = y_pred.ravel()
+        y_prob = np.empty((2, len(y_pred)), dtype=y_pred.dtype)
+        np.subtract(1, y_pred, out=y_prob[0])
+        y_prob[1] = y_pred
+        return y_prob.T
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

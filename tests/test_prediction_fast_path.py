@@ -150,6 +150,35 @@ def test_predict_equals_sklearns_decoding(target):
         _assert_same_output(clf.predict(rows), mlp.predict(rows))
 
 
+@ignore_convergence
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_binary_predict_proba_is_sklearns_stack(dtype):
+    # np.vstack([1 - p, p]).T, as scikit-learn builds it: values, dtype and memory order.
+    X, y = _data("binary-str")
+    X = X.astype(dtype)
+    clf = ReLUMLPClassifier((5,), max_iter=3, random_state=0).fit(X, y)
+    for rows in (X[:1], X[:3], X):
+        p = clf._forward_pass_fast(rows).ravel()
+        expected = np.vstack([1 - p, p]).T
+        proba = clf.predict_proba(rows)
+        np.testing.assert_array_equal(proba, expected)
+        assert proba.dtype == expected.dtype == dtype
+        assert proba.flags.f_contiguous == expected.flags.f_contiguous
+
+
+@ignore_convergence
+def test_predict_log_proba_of_zero_is_minus_infinity_without_warning():
+    # pytest turns warnings into errors: log(0) must stay silent, as before.
+    X, y = _data("multiclass-int")
+    clf = ReLUMLPClassifier((5,), max_iter=3, random_state=0).fit(X, y)
+    for rows in (X[:1], X):
+        np.testing.assert_array_equal(clf.predict_log_proba(rows),
+                                      np.log(clf.predict_proba(rows)))
+    clf.intercepts_[-1][0] = 1e4  # class 0 takes all: the others' softmax underflows
+    log_proba = clf.predict_log_proba(X[:1])
+    assert log_proba[0, 0] == 0 and np.isneginf(log_proba[0, 1:]).all()
+
+
 # ---------------------------------------------------------------- input validation
 @pytest.fixture
 def validate_calls(monkeypatch):
