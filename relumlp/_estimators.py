@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral, Real
+from operator import is_
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -81,6 +82,37 @@ def _check_fitted(est):
     """check_is_fitted, without its generic attribute scan once coefs_ exists."""
     if "coefs_" not in est.__dict__:
         check_is_fitted(est)
+
+
+# scikit-learn's indexing_dtype: the dtype of LabelBinarizer's multilabel predictions.
+_INDEX_DTYPE = np.asarray(0).dtype
+
+
+def _inverse_binarize(binarizer, Y):
+    """``binarizer.inverse_transform(Y)`` for the network's output ``Y``: the same
+    values and dtype, without the generic (array API, sparse) machinery that costs
+    more than a one-row forward pass.
+
+    For a binarizer with scikit-learn's labels 0 and 1 (threshold 0.5), as the
+    classifier fits, and a dense float ``Y``: 'multiclass' gives the class of the
+    first maximum of each row, 'binary' (one column) ``classes_[Y > 0.5]``, or the
+    only class if there is one, 'multilabel-indicator' the indicator ``Y > 0.5`` as
+    integers. Anything else is left to ``inverse_transform``.
+    """
+    classes = getattr(binarizer, "classes_", None)
+    if (type(Y) is np.ndarray and type(classes) is np.ndarray
+            and binarizer.neg_label == 0 and binarizer.pos_label == 1
+            and getattr(binarizer, "sparse_input_", True) is False):
+        y_type = binarizer.y_type_
+        if y_type == "multiclass" and Y.ndim == 2 and Y.shape[1] == len(classes):
+            return classes[Y.argmax(axis=1)]
+        if y_type == "binary" and Y.ndim == 1:
+            if len(classes) == 1:
+                return np.repeat(classes[0], len(Y))
+            return classes[(Y > 0.5).astype(_INDEX_DTYPE)]
+        if y_type == "multilabel-indicator" and Y.ndim == 2 and Y.shape[1] == len(classes):
+            return (Y > 0.5).astype(_INDEX_DTYPE)
+    return binarizer.inverse_transform(Y)
 
 
 class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
@@ -699,45 +731,52 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ prediction
     def _forward_pass_fast(self, X, check_input=True):
+        """The network's output for X, validated as ``validate_data(reset=False)`` does
+        unless ``check_input`` is False.
+
+        A plain float ndarray (2-D, float32 or float64, the fitted feature count, a
+        model fitted without feature names, so none to compare) skips validate_data,
+        whose generic conversion machinery dominates the latency of predicting a few
+        rows. Its finiteness is left to the prediction kernels, which find NaN and
+        infinity in the first layer's product instead of reading X once more
+        (RESULTS.md, "Finiteness inside the kernels"); if they find any,
+        validate_data runs and raises scikit-learn's message. Anything else (other
+        types and dtypes, lists, sparse matrices, DataFrames, a wrong shape) goes
+        through validate_data.
+        """
         on_nonfinite = None
         if check_input:
-            X, deferred = self._validate_predict_input(X, defer_finite=True)
-            if deferred:
-                # The kernels look for NaN/inf on the way; if they find one, the usual
-                # validation runs and raises scikit-learn's message.
-                def on_nonfinite(X=X):
-                    self._validate_predict_input(X)
-        layout = self._current_layout()
-        flat = self._current_flat(layout)
+            if (type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f"
+                    and X.dtype.itemsize in (4, 8) and X.shape[0] > 0
+                    and X.shape[1] == self.n_features_in_
+                    and "feature_names_in_" not in self.__dict__):
+                on_nonfinite = self._validate_predict_input
+            else:
+                X = self._validate_predict_input(X)
+        layout, flat = self._network()
         return _inference.forward(layout, flat, X, on_nonfinite=on_nonfinite)
 
-    def _validate_predict_input(self, X, defer_finite=False):
-        """validate_data(reset=False), with a fast path for a plain float ndarray.
+    def _validate_predict_input(self, X):
+        """validate_data(reset=False): scikit-learn's checks and messages."""
+        return validate_data(self, X, accept_sparse=["csr", "csc"],
+                             dtype=(np.float64, np.float32), reset=False)
 
-        The fast path makes the same checks (2-D, feature count, finite values, no
-        feature names to compare); it only skips the generic conversion machinery,
-        which dominates the latency of predicting a few rows. With ``defer_finite``
-        it returns ``(X, deferred)``: when ``deferred`` is True the finiteness check is
-        left to the prediction kernels (``_inference.forward(on_nonfinite=...)``), which
-        find NaN and infinity in the first layer's product instead of reading X once
-        more (RESULTS.md, "Finiteness inside the kernels").
+    def _network(self):
+        """``(layout, flat)``: the network's layout and the flat buffer behind coefs_,
+        intercepts_ and prelu_slopes_ (repacked if they were replaced).
+
+        Fast path, once per prediction: every entry is the very object _set_flat handed
+        out (``_views``), so the layout and buffer it set still describe them.
         """
-        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f"
-                and X.dtype.itemsize in (4, 8) and X.shape[0] > 0
-                and X.shape[1] == self.n_features_in_
-                and not hasattr(self, "feature_names_in_")):
-            if defer_finite:
-                return X, True
-            # One reduction instead of an n-sized boolean temporary: NaN or inf in X
-            # makes the sum non-finite (so does overflow, which validate_data sorts out).
-            if not np.isfinite(X.sum(dtype=np.float64)):
-                # Let scikit-learn raise its usual message.
-                return validate_data(self, X, accept_sparse=["csr", "csc"],
-                                     dtype=(np.float64, np.float32), reset=False)
-            return X
-        X = validate_data(self, X, accept_sparse=["csr", "csc"],
-                          dtype=(np.float64, np.float32), reset=False)
-        return (X, False) if defer_finite else X
+        d = self.__dict__
+        views = d.get("_views")
+        if views is not None:
+            ours = (*d.get("coefs_", ()), *d.get("intercepts_", ()),
+                    *(d.get("prelu_slopes_") or ()))
+            if len(ours) == len(views) and all(map(is_, ours, views)):
+                return d["_layout_"], d["_flat"]
+        layout = self._current_layout()
+        return layout, self._current_flat(layout)
 
     def _current_layout(self):
         layout = getattr(self, "_layout_", None)
@@ -756,11 +795,13 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         were replaced."""
         flat = getattr(self, "_flat", None)
         if flat is not None and flat.size == layout.n_params:
-            ours = [a for group in self._parameters() for a in group or [] if a is not None]
-            # Fast path: the very view objects _set_flat handed out.
+            groups = self._parameters()
+            # Fast path: the very objects _set_flat handed out (None included).
             given = getattr(self, "_views", ())
-            if len(given) == len(ours) and all(a is b for a, b in zip(ours, given)):
+            every = [a for group in groups for a in group or []]
+            if len(given) == len(every) and all(map(is_, every, given)):
                 return flat
+            ours = [a for a in every if a is not None]
             views = [v for part in layout.views(flat) for v in part if v is not None]
             if len(ours) == len(views) and all(
                 a.shape == b.shape and a.dtype == b.dtype
@@ -1151,7 +1192,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         y_pred = self._forward_pass_fast(X, check_input=check_input)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+        return _inverse_binarize(self._label_binarizer, y_pred)
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, accuracy_score)
@@ -1230,6 +1271,8 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         True
         """
         y_prob = self.predict_proba(X)
+        if np.count_nonzero(y_prob) == y_prob.size:  # no log(0): skip errstate's cost
+            return np.log(y_prob, out=y_prob)
         with np.errstate(divide="ignore"):
             return np.log(y_prob, out=y_prob)
 
@@ -1260,11 +1303,14 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         """
         _check_fitted(self)
         y_pred = self._forward_pass_fast(X)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        if y_pred.ndim == 1:
-            return np.vstack([1 - y_pred, y_pred]).T
-        return y_pred
+        if self.n_outputs_ != 1:
+            return y_pred
+        # np.vstack([1 - p, p]).T, as scikit-learn returns it, without vstack's cost.
+        y_pred = y_pred.ravel()
+        y_prob = np.empty((2, len(y_pred)), dtype=y_pred.dtype)
+        np.subtract(1, y_pred, out=y_prob[0])
+        y_prob[1] = y_pred
+        return y_prob.T
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

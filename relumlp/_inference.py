@@ -45,15 +45,17 @@ def forward(layout, flat, X, n_threads=None, on_nonfinite=None):
 
     on_nonfinite: if given, the kernels check X for NaN and infinity as they go (in
     the first layer's product, not in a separate pass over X) and, if they find any,
-    it is called (to raise the usual error); if it returns, so does the result.
+    ``on_nonfinite(X)`` is called (to raise the usual error); if it returns, so does
+    the result.
     """
     dtype = flat.dtype
     n_samples = X.shape[0]
-    if (0 < n_samples <= _kernels.SMALL_ROWS_MAX and type(X) is np.ndarray
-            and not needs_conversion(X, dtype)):
+    # A few dense rows in the model's dtype (one-row predict): the column-split kernel.
+    if (type(X) is np.ndarray and 0 < n_samples <= _kernels.SMALL_ROWS_MAX
+            and X.dtype == dtype and X.flags.c_contiguous):
         out = _forward_few(layout, flat, X, n_threads, on_nonfinite is not None)
         if out is None:
-            on_nonfinite()
+            on_nonfinite(X)  # raises the usual error, or X is valid after all
             out = _forward_few(layout, flat, X, n_threads)
         return out
     chunk = max(1, min(n_samples, CHUNK_ROWS))
@@ -78,7 +80,7 @@ def forward(layout, flat, X, n_threads=None, on_nonfinite=None):
     else:
         nonfinite = _kernels.forward(flat, ws, as_input(X, dtype), out, n_threads, check)
     if nonfinite:
-        on_nonfinite()
+        on_nonfinite(X)
     return out
 
 
@@ -94,7 +96,8 @@ def _forward_few(layout, flat, X, n_threads=None, check_finite=False):
     if n_threads is None:
         weight_bytes = layout.n_coefs * dtype.itemsize
         n_threads, timed = few_rows.n_threads(weight_bytes)
-    start = time.perf_counter()
+    if timed:
+        start = time.perf_counter()
     nonfinite = _kernels.forward_small(flat, ws, _kernels.Input.dense(X), out, n_threads,
                                        check_finite)
     if timed:

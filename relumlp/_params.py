@@ -102,14 +102,16 @@ class NetworkLayout:
     def few_rows_workspace(self, dtype):
         """A prediction workspace for ``_kernels.SMALL_ROWS_MAX`` rows, kept per thread:
         predicting one row then allocates nothing but its output."""
+        try:  # the one-row path: one lookup
+            return self._local.by_dtype[dtype]
+        except (AttributeError, KeyError):
+            pass
         local = self.__dict__.get("_local")
         if local is None:
             local = self.__dict__.setdefault("_local", threading.local())
-        key = np.dtype(dtype).char
-        ws = getattr(local, key, None)
-        if ws is None:
-            ws = self.workspace(_kernels.SMALL_ROWS_MAX, dtype)
-            setattr(local, key, ws)
+        if not hasattr(local, "by_dtype"):  # first call in this thread
+            local.by_dtype = {}
+        ws = local.by_dtype[dtype] = self.workspace(_kernels.SMALL_ROWS_MAX, dtype)
         return ws
 
     def __getstate__(self):

@@ -156,5 +156,7 @@ def network_attributes(layout, flat):
     """The network group for ``flat`` (its per-layer views): what makes a shallow copy
     of an estimator predict with these weights."""
     groups = layout.views(flat)
+    # _views: every entry of the groups, None included, in order: predictions check by
+    # identity that the estimator still holds exactly these (_network).
     return {"_flat": flat, "_layout_": layout, **dict(zip(PARAMETERS, groups)),
-            "_views": tuple(v for group in groups for v in group if v is not None)}
+            "_views": tuple(v for group in groups for v in group)}
