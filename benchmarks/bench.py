@@ -588,8 +588,10 @@ def run_training(w, args, impls, results, rows):
 
 
 def run_activations(args, impls):
-    """A1: every activation, relumlp and PyTorch interleaved, median of the repeats.
-    Returns the section's Markdown table."""
+    """A1: every activation, relumlp and PyTorch. Each repeat runs every activation and
+    implementation in turn, so a slow spell of the machine falls on all of them; the
+    ratios to relu are medians of each repeat's own ratio. Returns the section's
+    Markdown table."""
     w = A1_SHAPE
     n, epochs = w.size(args.quick)
     X, y = make_data(w, args.quick)
@@ -597,32 +599,40 @@ def run_activations(args, impls):
     from relumlp import _kernels
     log(f"[A1] data {data_desc(w, n)} {w.dtype}, batch {w.batch}, {epochs} epochs, "
         f"vector math {_kernels.vector_math()}")
-    med = {}
-    for act in A1_ACTIVATIONS:
-        runners = {impl: Runner(impl, w, X, y, activation=act) for impl in impls}
-        times = {impl: [] for impl in impls}
-        for r in range(args.repeats):
+    runners = {(act, impl): Runner(impl, w, X, y, activation=act)
+               for act in A1_ACTIVATIONS for impl in impls}
+    times = {key: [] for key in runners}
+    for r in range(args.repeats):
+        for act in A1_ACTIVATIONS:
             for impl in impls:
                 gc.collect()
                 t0 = time.perf_counter()
-                runners[impl].fit(epochs)
-                times[impl].append(time.perf_counter() - t0)
-        med[act] = {impl: float(np.median(t)) / epochs for impl, t in times.items()}
-        log(f"[A1] {act:10s} " + "  ".join(f"{impl} {med[act][impl]:.3f} s/epoch"
-                                            for impl in impls))
-    relu = med["relu"]["relumlp"]
+                runners[act, impl].fit(epochs)
+                times[act, impl].append((time.perf_counter() - t0) / epochs)
+        log(f"[A1] repeat {r + 1}/{args.repeats}: " + ", ".join(
+            f"{act} {times[act, 'relumlp'][-1]:.3f}" for act in A1_ACTIVATIONS))
+
+    def med(act, impl):
+        return float(np.median(times[act, impl]))
+
+    def paired(num, den):
+        return float(np.median(np.divide(times[num], times[den])))
+
     head = ["activation", "relumlp s/epoch", "relumlp ÷ relumlp-relu"]
     if "torch" in impls:
-        head += ["torch s/epoch", "torch ÷ relu torch", "torch ÷ relumlp (>1: relumlp faster)"]
-    lines = [f"A1: {data_desc(w, n)} {w.dtype}, Adam, batch {w.batch}, {epochs} epochs, "
-             f"median of {args.repeats}; relumlp's vector math: {_kernels.vector_math()}",
+        head += ["torch s/epoch", "torch ÷ torch-relu", "torch ÷ relumlp (>1: relumlp faster)"]
+    lines = [f"A1: {data_desc(w, n)} {w.dtype}, Adam, batch {w.batch}, {epochs} epochs; "
+             f"{args.repeats} repeats, each running every activation and implementation in "
+             f"turn; times are medians, ratios medians of each repeat's ratio; relumlp's "
+             f"vector math: {_kernels.vector_math()}",
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for act in A1_ACTIVATIONS:
-        m = med[act]
-        cells = [act, fmt(m["relumlp"]), f"{m['relumlp'] / relu:.2f}"]
+        cells = [act, fmt(med(act, "relumlp")),
+                 f"{paired((act, 'relumlp'), ('relu', 'relumlp')):.2f}"]
         if "torch" in impls:
-            cells += [fmt(m["torch"]), f"{m['torch'] / med['relu']['torch']:.2f}",
-                      f"{m['torch'] / m['relumlp']:.2f}"]
+            cells += [fmt(med(act, "torch")),
+                      f"{paired((act, 'torch'), ('relu', 'torch')):.2f}",
+                      f"{paired((act, 'torch'), (act, 'relumlp')):.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -953,6 +963,9 @@ def parse_args(argv=None):
     p.add_argument("--relumlp-weight-init", default=None, metavar="INIT",
                    help="pass weight_init=INIT to relumlp (default: relumlp's own default; "
                         "'sklearn' gives scikit-learn's initial weights)")
+    p.add_argument("--relumlp-vector-math", default=None, metavar="LEVEL",
+                   help="run relumlp's exp-based kernels on this vector math level "
+                        "(scalar, sse2, avx2, avx512; default: the widest the CPU has)")
     p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--_impl", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -977,6 +990,9 @@ def main(argv=None):
     CONTENTION_TIMEOUT = args.contention_timeout
     if args.relumlp_weight_init:
         RELUMLP_EXTRA["weight_init"] = args.relumlp_weight_init
+    if args.relumlp_vector_math:
+        from relumlp import _kernels
+        _kernels.set_vector_math(args.relumlp_vector_math)
     if args._worker:
         return worker_main(args)
     t_start = time.perf_counter()
