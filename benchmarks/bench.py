@@ -711,6 +711,21 @@ def run_p1(args, impls, rows):
     rows.extend(lat_rows + bulk_rows)
 
 
+def run_p1_latency(args, impls):
+    """P1's one-row table: every prediction method of a float32 and a float64
+    classifier and regressor (784 → (256, 128) → 10 / 1), p50 and p99, beside the
+    plain NumPy chain with the model's own weights and PyTorch's eager forward pass
+    (benchmarks/one_row.py). Returns the section's Markdown."""
+    import one_row
+    calls = 300 if args.quick else 2000
+    repeats = 1 if args.quick else 5
+    log(f"[P1] one-row latency table: {calls} calls x {repeats} repeats per cell")
+    lines = list(one_row.latency_table(_torch if "torch" in impls else None, calls,
+                                       repeats, [1]))
+    return "\n".join([f"P1, one row ({calls} calls x {repeats} repeats per cell, "
+                       f"implementations interleaved; µs):", ""] + lines)
+
+
 # --------------------------------------------------------------------------- contention (L1)
 def _busy_loop(ready):
     ready.set()
@@ -1031,9 +1046,11 @@ def main(argv=None):
                 i == "torch" and WORKLOADS[name].sparse)], idle, rows)
             _DATA_CACHE.clear()
             gc.collect()
+        p1 = ""
         if "P1" in selected:
             run_p1(args, impls, rows)
             gc.collect()
+            p1 = run_p1_latency(args, impls)
         a1 = run_activations(args, impls) if "A1" in selected else ""
     if "L1" in selected:
         run_contention(args, impls, idle, rows)
@@ -1052,9 +1069,10 @@ def main(argv=None):
     print("\n".join(tail))
     print()
     print(table)
-    if a1:
-        print("\n" + a1)
-        table = table + "\n\n" + a1
+    for section in (p1, a1):
+        if section:
+            print("\n" + section)
+            table = table + "\n\n" + section
     print(f"\n(total benchmark time {total:.0f} s)", flush=True)
     if args.markdown:
         Path(args.markdown).write_text("\n".join(header + tail) + "\n\n" + table +

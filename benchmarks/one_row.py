@@ -144,35 +144,43 @@ def main():
           f"(threadpool_limits; torch.set_num_threads); {args.calls} calls x "
           f"{args.repeats} repeats per cell, implementations interleaved")
     print()
+    with threadpool_limits(limits=args.threads):
+        for line in latency_table(torch, args.calls, args.repeats,
+                                  [int(r) for r in args.rows.split(",")]):
+            print(line, flush=True)
+
+
+def latency_table(torch, calls, repeats, row_counts):
+    """Yield the Markdown table's lines, one case at a time (torch: the module or None).
+    Run it inside the thread limits to measure under."""
     impls = ["relumlp", "numpy"] + (["torch"] if torch else [])
     head = "| model | method | rows | " + " | ".join(
         f"{i} p50 | {i} p99" for i in impls) + " | relumlp / numpy (p50) |"
-    print(head)
-    print("|" + " --- |" * (head.count("|") - 1))
-    with threadpool_limits(limits=args.threads):
-        for dtype in (np.float32, np.float64):
-            clf, reg, X = fit_models(dtype)
-            cases = [(clf, "clf", m, m) for m in
-                     ("predict", "predict_proba", "predict_log_proba")]
-            cases.append((reg, "reg", "predict", "regress"))
-            for model, kind, method, output in cases:
-                for n in (int(r) for r in args.rows.split(",")):
-                    x = np.ascontiguousarray(X[:n])
-                    functions = {"relumlp": getattr(model, method),
-                                 "numpy": numpy_chain(model, output)}
-                    if torch:
-                        functions["torch"] = torch_chain(torch, model, output)
-                    ours, plain = functions["relumlp"](x), functions["numpy"](x)
-                    if output in ("predict", "regress") and kind == "clf":
-                        assert np.array_equal(ours, plain), (ours, plain)
-                    else:
-                        assert np.allclose(ours, plain, rtol=1e-3, atol=1e-4)
-                    t = time_calls(functions, x, args.calls, args.repeats)
-                    cells = " | ".join(f"{np.percentile(t[i], 50):.1f} | "
-                                       f"{np.percentile(t[i], 99):.1f}" for i in impls)
-                    ratio = np.median(t["relumlp"]) / np.median(t["numpy"])
-                    print(f"| {kind} {np.dtype(dtype).name} | {method} | {n} | {cells} | "
-                          f"{ratio:.2f} |", flush=True)
+    yield head
+    yield "|" + " --- |" * (head.count("|") - 1)
+    for dtype in (np.float32, np.float64):
+        clf, reg, X = fit_models(dtype)
+        cases = [(clf, "clf", m, m) for m in
+                 ("predict", "predict_proba", "predict_log_proba")]
+        cases.append((reg, "reg", "predict", "regress"))
+        for model, kind, method, output in cases:
+            for n in row_counts:
+                x = np.ascontiguousarray(X[:n])
+                functions = {"relumlp": getattr(model, method),
+                             "numpy": numpy_chain(model, output)}
+                if torch:
+                    functions["torch"] = torch_chain(torch, model, output)
+                ours, plain = functions["relumlp"](x), functions["numpy"](x)
+                if output in ("predict", "regress") and kind == "clf":
+                    assert np.array_equal(ours, plain), (ours, plain)
+                else:
+                    assert np.allclose(ours, plain, rtol=1e-3, atol=1e-4)
+                t = time_calls(functions, x, calls, repeats)
+                cells = " | ".join(f"{np.percentile(t[i], 50):.1f} | "
+                                   f"{np.percentile(t[i], 99):.1f}" for i in impls)
+                ratio = np.median(t["relumlp"]) / np.median(t["numpy"])
+                yield (f"| {kind} {np.dtype(dtype).name} | {method} | {n} | {cells} | "
+                       f"{ratio:.2f} |")
 
 
 if __name__ == "__main__":
