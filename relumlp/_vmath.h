@@ -61,9 +61,12 @@ float log1pf(float);
  * the whole block: a compiler splits a loop of unknown length into a vector body and
  * a scalar remainder, so an element's bits would depend on where it sits in the row,
  * and a row split differently (the few-rows forward pass splits columns by thread)
- * would round differently. RELUMLP_VBLOCK is a multiple of every vector width here
- * (16 floats = 512 bits), and long enough to amortise the block's copies. */
+ * would round differently. RELUMLP_VBLOCK is long enough to amortise the block's
+ * copies; the last, partial block is padded to a multiple of RELUMLP_VTAIL, the widest
+ * vector here (16 floats = 512 bits), so a 10-class softmax computes 16 exponentials,
+ * not 64. */
 #define RELUMLP_VBLOCK 64
+#define RELUMLP_VTAIL 16
 #if defined(__GNUC__) || defined(__clang__)
 #define RELUMLP_ALIGNED __attribute__((aligned(64)))
 #else
@@ -76,27 +79,30 @@ float log1pf(float);
 #define RELUMLP_BLOCKED(T, LOOP, EXP, in, shift, m, EXPR, STORE)                    \
     {                                                                                 \
         T xb[RELUMLP_VBLOCK] RELUMLP_ALIGNED, yb[RELUMLP_VBLOCK] RELUMLP_ALIGNED;      \
-        ptrdiff_t j0, k;                                                              \
-        for (j0 = 0; j0 < (m); j0 += RELUMLP_VBLOCK) {                                \
-            const ptrdiff_t nb = (m) - j0;                                            \
-            if (nb >= RELUMLP_VBLOCK) {                                               \
-                memcpy(xb, (in) + j0, sizeof(xb));                                    \
-            } else {                                                                  \
-                memcpy(xb, (in) + j0, (size_t) nb * sizeof(T));                       \
-                memset(xb + nb, 0, (size_t) (RELUMLP_VBLOCK - nb) * sizeof(T));       \
-            }                                                                         \
-            LOOP for (k = 0; k < RELUMLP_VBLOCK; k++) {                               \
-                const T x = xb[k] + (shift);                                          \
-                const T e = EXP(x < 0 ? x : -x);                                      \
-                (void) e;                                                             \
-                yb[k] = EXPR;                                                         \
-            }                                                                         \
-            if (nb >= RELUMLP_VBLOCK) {                                               \
-                for (k = 0; k < RELUMLP_VBLOCK; k++) { const ptrdiff_t j = j0 + k; STORE; } \
-            } else {                                                                  \
-                for (k = 0; k < nb; k++) { const ptrdiff_t j = j0 + k; STORE; }       \
-            }                                                                         \
+        ptrdiff_t j0, k, c;                                                           \
+        for (j0 = 0; j0 + RELUMLP_VBLOCK <= (m); j0 += RELUMLP_VBLOCK) {              \
+            memcpy(xb, (in) + j0, sizeof(xb));                                        \
+            RELUMLP_VLOOP(T, LOOP, EXP, 0, RELUMLP_VBLOCK, shift, EXPR)               \
+            for (k = 0; k < RELUMLP_VBLOCK; k++) { const ptrdiff_t j = j0 + k; STORE; } \
         }                                                                             \
+        if (j0 < (m)) { /* the tail, padded to whole vectors of RELUMLP_VTAIL */     \
+            const ptrdiff_t nb = (m) - j0;                                            \
+            const ptrdiff_t padded = (nb + RELUMLP_VTAIL - 1) / RELUMLP_VTAIL * RELUMLP_VTAIL; \
+            memcpy(xb, (in) + j0, (size_t) nb * sizeof(T));                           \
+            memset(xb + nb, 0, (size_t) (padded - nb) * sizeof(T));                   \
+            for (c = 0; c < padded; c += RELUMLP_VTAIL)                               \
+                RELUMLP_VLOOP(T, LOOP, EXP, c, RELUMLP_VTAIL, shift, EXPR)            \
+            for (k = 0; k < nb; k++) { const ptrdiff_t j = j0 + k; STORE; }           \
+        }                                                                             \
+    }
+/* yb[base + k] := EXPR(xb[base + k] + shift) for k < COUNT, a compile-time constant
+ * that every vector width divides: the loop has no scalar remainder. */
+#define RELUMLP_VLOOP(T, LOOP, EXP, base, COUNT, shift, EXPR)                         \
+    LOOP for (k = 0; k < (COUNT); k++) {                                              \
+        const T x = xb[(base) + k] + (shift);                                         \
+        const T e = EXP(x < 0 ? x : -x);                                              \
+        (void) e;                                                                     \
+        yb[(base) + k] = EXPR;                                                        \
     }
 
 /* The functions of x are branch-free (both sides of a select computed) and
