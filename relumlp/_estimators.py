@@ -124,7 +124,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "cosine"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -148,6 +148,8 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         "alpha_l1": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), tuple, list],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "warmup_iters": [Interval(Integral, 0, None, closed="left")],
         "record_history": ["boolean"],
         "early_stopping_metric": [StrOptions({"score", "loss"})],
     }
@@ -870,8 +872,16 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         batch, as in scikit-learn.
     batch_size : int or 'auto', default='auto'
         Minibatch size of the stochastic solvers; 'auto' is ``min(200, n_samples)``.
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Learning-rate schedule of ``solver='sgd'``.
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, default='constant'
+        Learning-rate schedule. 'constant', 'invscaling' and 'adaptive' are
+        scikit-learn's, for ``solver='sgd'`` only (Adam keeps ``learning_rate_init``).
+        'cosine' (sgd and adam) changes the rate at every minibatch: a linear warm-up
+        over ``warmup_iters`` epochs from ``learning_rate_init / W`` to
+        ``learning_rate_init`` (``W`` warm-up steps), then a cosine decay to 0 at the end
+        of ``max_iter`` epochs, ``learning_rate_init * (1 + cos(pi * p)) / 2`` with ``p``
+        the share of the remaining steps taken. With early stopping the schedule still
+        spans ``max_iter`` epochs; after them the rate stays 0. The step count carries
+        over ``partial_fit`` calls and ``warm_start``.
     learning_rate_init : float, default=0.001
         Initial learning rate (sgd and adam).
     power_t : float, default=0.5
@@ -937,6 +947,14 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
     max_grad_norm : float, default=None
         Clip each minibatch gradient (all parameters together) to this Euclidean norm
         before the optimizer step. None disables clipping; lbfgs ignores it.
+    weight_decay : float, default=0.0
+        Decoupled weight decay (sgd and adam): before each update the weights (not the
+        intercepts or PReLU slopes) are scaled by ``1 - lr * weight_decay``, ``lr`` the
+        step's learning rate (for adam the uncorrected, scheduled one), as PyTorch's
+        ``AdamW``. Independent of ``alpha``, scikit-learn's L2 penalty added to the
+        gradient (which Adam rescales); ignored by lbfgs.
+    warmup_iters : int, default=0
+        Epochs of linear learning-rate warm-up of ``learning_rate='cosine'``.
     record_history : bool, default=True
         Record ``history_``: per epoch the loss, validation score, learning rate,
         wall time and, per hidden layer, the dead-unit fraction, the sparsity and the
@@ -1071,6 +1089,8 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         alpha_l1=0.0,
         dropout=0.0,
         max_grad_norm=None,
+        weight_decay=0.0,
+        warmup_iters=0,
         record_history=True,
         early_stopping_metric="score",
         class_weight=None,
@@ -1104,6 +1124,8 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         self.alpha_l1 = alpha_l1
         self.dropout = dropout
         self.max_grad_norm = max_grad_norm
+        self.weight_decay = weight_decay
+        self.warmup_iters = warmup_iters
         self.record_history = record_history
         self.early_stopping_metric = early_stopping_metric
         self.class_weight = class_weight
@@ -1343,8 +1365,16 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         Strength of the L2 penalty.
     batch_size : int or 'auto', default='auto'
         Minibatch size; 'auto' is ``min(200, n_samples)``.
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Learning-rate schedule of ``solver='sgd'``.
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, default='constant'
+        Learning-rate schedule. 'constant', 'invscaling' and 'adaptive' are
+        scikit-learn's, for ``solver='sgd'`` only (Adam keeps ``learning_rate_init``).
+        'cosine' (sgd and adam) changes the rate at every minibatch: a linear warm-up
+        over ``warmup_iters`` epochs from ``learning_rate_init / W`` to
+        ``learning_rate_init`` (``W`` warm-up steps), then a cosine decay to 0 at the end
+        of ``max_iter`` epochs, ``learning_rate_init * (1 + cos(pi * p)) / 2`` with ``p``
+        the share of the remaining steps taken. With early stopping the schedule still
+        spans ``max_iter`` epochs; after them the rate stays 0. The step count carries
+        over ``partial_fit`` calls and ``warm_start``.
     learning_rate_init : float, default=0.001
         Initial learning rate.
     power_t : float, default=0.5
@@ -1410,6 +1440,14 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
     max_grad_norm : float, default=None
         Clip each minibatch gradient (all parameters together) to this Euclidean norm
         before the optimizer step. None disables clipping; lbfgs ignores it.
+    weight_decay : float, default=0.0
+        Decoupled weight decay (sgd and adam): before each update the weights (not the
+        intercepts or PReLU slopes) are scaled by ``1 - lr * weight_decay``, ``lr`` the
+        step's learning rate (for adam the uncorrected, scheduled one), as PyTorch's
+        ``AdamW``. Independent of ``alpha``, scikit-learn's L2 penalty added to the
+        gradient (which Adam rescales); ignored by lbfgs.
+    warmup_iters : int, default=0
+        Epochs of linear learning-rate warm-up of ``learning_rate='cosine'``.
     record_history : bool, default=True
         Record ``history_``: per epoch the loss, validation score, learning rate,
         wall time and, per hidden layer, the dead-unit fraction, the sparsity and the
@@ -1543,6 +1581,8 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         alpha_l1=0.0,
         dropout=0.0,
         max_grad_norm=None,
+        weight_decay=0.0,
+        warmup_iters=0,
         record_history=True,
         early_stopping_metric="score",
     ):
@@ -1576,6 +1616,8 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         self.alpha_l1 = alpha_l1
         self.dropout = dropout
         self.max_grad_norm = max_grad_norm
+        self.weight_decay = weight_decay
+        self.warmup_iters = warmup_iters
         self.record_history = record_history
         self.early_stopping_metric = early_stopping_metric
 

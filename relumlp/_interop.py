@@ -47,8 +47,10 @@ def to_sklearn(est):
     Raises ``ValueError`` when the network uses what scikit-learn lacks (an activation
     other than identity/logistic/tanh/relu, or different activations per layer).
     Training-only options (``dropout``, ``alpha_l1``, ``max_grad_norm``,
-    ``weight_init``) have no scikit-learn counterpart and are dropped: they do not
-    change predictions, but further training in scikit-learn goes without them.
+    ``weight_init``, ``weight_decay``, ``learning_rate='cosine'`` and its
+    ``warmup_iters``) have no scikit-learn counterpart and are dropped ('cosine' becomes
+    'constant'): they do not change predictions, but further training in scikit-learn
+    goes without them.
     """
     check_is_fitted(est)
     used = est._current_layout().used_options()
@@ -71,6 +73,8 @@ def to_sklearn(est):
         raise ValueError(f"scikit-learn's MLP has no solver {est.solver!r} (it has "
                          f"{', '.join(SKLEARN_SOLVERS)}); this model cannot be converted.")
     params = {name: getattr(est, name) for name in _SHARED}
+    if params["learning_rate"] == "cosine":  # relumlp's own schedule
+        params["learning_rate"] = "constant"
     params["activation"] = activation
     if est._is_classifier:
         mlp = MLPClassifier(**params)

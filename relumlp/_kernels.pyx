@@ -9,7 +9,7 @@
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from cpython.pyport cimport PY_SSIZE_T_MAX
-from libc.math cimport INFINITY, frexp, ldexp
+from libc.math cimport INFINITY, M_PI, cos, frexp, ldexp
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
@@ -589,6 +589,35 @@ cdef struct Step:
     double lr, momentum               # sgd
     bint nesterov
     double lr_t, beta_1, beta_2, epsilon   # adam (lr_t: bias-corrected rate)
+    double decay                      # weights *= decay before the update (1 - lr wd)
+    double weight_decay               # decoupled weight decay (0: none)
+    bint cosine                       # lr per step: warm-up, then cosine decay to 0
+    double lr_init
+    long long warmup_steps, total_steps
+
+
+cdef inline double _cosine_lr(double lr_init, long long step, long long warmup,
+                              long long total) noexcept nogil:
+    """The learning rate of 0-based step ``step``: linear warm-up over ``warmup`` steps
+    (lr_init (step + 1) / warmup), then lr_init (1 + cos(pi p)) / 2 with p going from 0
+    to 1 over the remaining steps (and staying at 1, rate 0, after ``total``)."""
+    cdef double p
+    if step < warmup:
+        return lr_init * (step + 1) / warmup
+    if total <= warmup:
+        return 0.0
+    p = min(<double> (step - warmup) / (total - warmup), 1.0)
+    return 0.5 * lr_init * (1 + cos(M_PI * p))
+
+
+cdef inline void _advance(Step* st, long long step) noexcept nogil:
+    """The per-step scalars of 0-based step ``step``: the scheduled rate, Adam's
+    bias-corrected one and the weight-decay factor."""
+    if st.cosine:
+        st.lr = _cosine_lr(st.lr_init, step, st.warmup_steps, st.total_steps)
+    if st.solver == ADAM:
+        st.lr_t = _adam_rate(st.lr, st.beta_1, st.beta_2, step + 1)
+    st.decay = 1 - st.lr * st.weight_decay
 
 
 cdef inline floating _pow2_reciprocal(floating x) noexcept nogil:
@@ -613,6 +642,9 @@ cdef inline void _step_range(
     cdef floating b1 = <floating> st.beta_1, b2 = <floating> st.beta_2
     cdef floating omb1 = <floating> (1 - st.beta_1), omb2 = <floating> (1 - st.beta_2)
     cdef floating eps = <floating> st.epsilon
+    # Decoupled weight decay scales the weights before the update (PyTorch's AdamW).
+    cdef floating decay = <floating> st.decay
+    cdef bint decayed = is_coef and st.weight_decay != 0
     # Locals, not st fields, so the compiler can hoist the branches and vectorise.
     cdef bint finalize = st.finalize, adam = st.solver == ADAM, nesterov = st.nesterov
     cdef bint use_l1 = l1 != 0
@@ -642,6 +674,9 @@ cdef inline void _step_range(
         else:
             for k in range(lo, hi):
                 G[k] = G[k] / sw_sum
+    if decayed:
+        for k in range(lo, hi):
+            W[k] = W[k] * decay
     if adam:
         for k in range(lo, hi):
             g = G[k]
@@ -979,6 +1014,12 @@ cdef inline double _adam_rate(double lr, double beta_1, double beta_2,
                               long long t) noexcept nogil:
     """Adam's bias-corrected step size after t steps: lr sqrt(1 - b2^t) / (1 - b1^t)."""
     return lr * _sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+
+
+def cosine_learning_rate(double learning_rate, long long step, long long warmup_steps,
+                         long long total_steps):
+    """The cosine schedule's rate of 0-based step ``step``, as the epoch kernels use it."""
+    return _cosine_lr(learning_rate, step, warmup_steps, total_steps)
 
 
 def adam_learning_rate(double learning_rate, double beta_1, double beta_2, long long t):
@@ -1319,12 +1360,32 @@ cdef class Dataset:
 cdef class Optimizer:
     """An optimizer's rule, hyperparameters and flat state, as the step kernel reads
     them: ``Optimizer.sgd(velocity, ...)`` or ``Optimizer.adam(m, v, ...)``.
-    ``sgd_epoch`` advances ``t`` (Adam's step count) by one per minibatch."""
+    ``sgd_epoch`` advances ``t`` (the step count: Adam's bias correction, the cosine
+    schedule) by one per minibatch."""
     cdef readonly int solver
     cdef readonly double learning_rate, momentum, beta_1, beta_2, epsilon
     cdef readonly bint nesterov
     cdef public long long t
     cdef readonly object state_1, state_2
+    cdef readonly double weight_decay
+    cdef readonly bint cosine
+    cdef readonly long long warmup_steps, total_steps
+
+    def with_schedule(self, *, double weight_decay=0.0, bint cosine=False,
+                      long long warmup_steps=0, long long total_steps=0, long long t=-1):
+        """Add decoupled weight decay (weights *= 1 - lr weight_decay before each update)
+        and the cosine schedule (per step: ``learning_rate`` after a linear warm-up of
+        ``warmup_steps``, decaying to 0 at ``total_steps``, from step count ``t``);
+        returns self."""
+        if weight_decay < 0 or warmup_steps < 0 or total_steps < 0:
+            raise ValueError("weight_decay, warmup_steps and total_steps must be >= 0")
+        self.weight_decay = weight_decay
+        self.cosine = cosine
+        self.warmup_steps = warmup_steps
+        self.total_steps = total_steps
+        if t >= 0:
+            self.t = t
+        return self
 
     @staticmethod
     def sgd(velocity, *, double learning_rate, double momentum, bint nesterov):
@@ -1363,6 +1424,12 @@ cdef class Optimizer:
         st.beta_1 = self.beta_1
         st.beta_2 = self.beta_2
         st.epsilon = self.epsilon
+        st.weight_decay = self.weight_decay
+        st.decay = 1 - self.learning_rate * self.weight_decay
+        st.cosine = self.cosine
+        st.lr_init = self.learning_rate
+        st.warmup_steps = self.warmup_steps
+        st.total_steps = self.total_steps
 
 
 cdef class Objective:
@@ -1488,8 +1555,7 @@ cdef double _epoch_serial(const EpochData* e, Batch* batch, Step* st,
             _finalize_gradient(G, W, net.n_coefs, net.n_params, <floating> e.terms.alpha,
                                <floating> e.terms.l1, <floating> sw_sum, e.terms.n_threads)
             _clip_by_norm(G, net.n_params, max_grad_norm)
-        if st.solver == ADAM:
-            st.lr_t = _adam_rate(st.lr, st.beta_1, st.beta_2, e.t0 + bi + 1)
+        _advance(st, e.t0 + bi)
         penalty = _fused_step(W, G, <floating*> e.S1, <floating*> e.S2, net.n_coefs,
                               net.n_params, st, e.partials, e.terms.alpha, e.terms.l1,
                               e.terms.n_threads)
@@ -1608,8 +1674,7 @@ cdef void _epoch_rows_worker(int tid, const EpochData* e, const RowSplit* rs,
         else:
             # Chunks of the optimizer step; every part forms the same scalars.
             st.sw_sum = _weight_sum(swp, n_b)
-            if st.solver == ADAM:
-                st.lr_t = _adam_rate(st.lr, st.beta_1, st.beta_2, e.t0 + bi + 1)
+            _advance(&st, e.t0 + bi)
             _step_chunks(W, G, <floating*> e.S1, <floating*> e.S2, net.n_coefs,
                          net.n_params, &st, e.partials, e.n_chunks * p // n_parts,
                          e.n_chunks * (p + 1) // n_parts)
@@ -1747,8 +1812,7 @@ def sgd_epoch(params, Workspace ws, Dataset data, const Py_ssize_t[::1] idx,
                 acc = _epoch_serial(&e, &batch, &st, obj.max_grad_norm, <double> 0)
             else:
                 acc = _epoch_serial(&e, &batch, &st, obj.max_grad_norm, <float> 0)
-    if opt.solver == ADAM:
-        opt.t += e.n_batches
+    opt.t += e.n_batches
     obj.dropout_stream += e.n_batches
     return acc
 
@@ -2155,8 +2219,7 @@ def fused_step(params, grads, Optimizer opt, Objective obj, Py_ssize_t n_coefs,
     st.alpha = obj.alpha
     st.l1 = obj.l1
     st.sw_sum = sw_sum
-    if opt.solver == ADAM:
-        st.lr_t = _adam_rate(st.lr, st.beta_1, st.beta_2, opt.t + 1)
+    _advance(&st, opt.t)
     cdef bint f64 = dtype == np.float64
     with nogil:
         if f64:

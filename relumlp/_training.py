@@ -178,7 +178,7 @@ class Trainer:
         if self.row_parts:
             self.n_threads = self.team.threads(min(self.n_threads, self.row_parts))
         count = count_units and self.layout.network.n_hidden_units > 0
-        kernel = optimizer.kernel()
+        kernel = optimizer.kernel(steps_per_epoch=-(-idx.size // batch_size))
         started = time.perf_counter()
         acc = _kernels.sgd_epoch(self.flat, self.ws, self.data, idx, kernel, self.objective,
                                  self.n_threads, self.row_parts, count)

@@ -76,6 +76,8 @@ _COMMON_INVALID = {
     "dropout": [1.0, -0.1, (1.0,), (-0.1,), [np.nan], ("a",), (None,), [[0.1]],
                 (0.1, 0.2), [], "half", None],
     "max_grad_norm": [0, 0.0, -1.0, "inf"],
+    "weight_decay": [-1e-4, None, "0.01"],
+    "warmup_iters": [-1, 1.5, None],
     "record_history": ["yes", 1, None],
     "early_stopping_metric": ["accuracy", None],
 }

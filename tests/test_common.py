@@ -20,6 +20,10 @@ _INSTANCES = [
     ReLUMLPClassifier(activation=("prelu", "elu"), hidden_layer_sizes=(50, 20),
                       dropout=0.1, alpha_l1=1e-3, max_grad_norm=10.0, **_SMALL),
     ReLUMLPRegressor(activation="gelu", dropout=(0.1,), alpha_l1=1e-3, **_SMALL),
+    # Decoupled weight decay and the cosine schedule with warm-up (adam and sgd).
+    ReLUMLPClassifier(weight_decay=1e-2, learning_rate="cosine", warmup_iters=5,
+                      learning_rate_init=0.01, **_SMALL),
+    ReLUMLPRegressor(solver="sgd", weight_decay=1e-3, learning_rate="cosine", **_SMALL),
 ]
 
 

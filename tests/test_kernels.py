@@ -1239,8 +1239,8 @@ def run_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss, alpha,
 
 def reference_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss, alpha):
     """scikit-learn's loop in NumPy, with run_sgd_epoch's optimizer settings: one
-    backprop (PReLU slopes included) and one optimizer step per batch, from t = 4.
-    Returns (params, accumulated loss, t)."""
+    backprop (PReLU slopes included) and one optimizer step per batch, from t = 4 (the
+    step count advances for both solvers). Returns (params, accumulated loss, t)."""
     p = flat0.astype(np.float64)
     s1, s2 = np.zeros_like(p), np.zeros_like(p)
     acc, step = 0.0, 4
@@ -1252,8 +1252,8 @@ def reference_sgd_epoch(layout, flat0, X, Y, sw, idx, batch_size, solver, loss, 
                                          alpha, **kwargs)
         acc += value * rows.size
         g = ref.flatten(cg, ig, sg)
+        step += 1
         if solver == Solver.ADAM:
-            step += 1
             lr_t = ref.adam_learning_rate(1e-2, 0.9, 0.999, step)
             p, s1, s2 = ref.adam_update(p, g, s1, s2, lr_t, 0.9, 0.999, 1e-8)
         else:
@@ -1358,8 +1358,8 @@ def test_sgd_epoch_prelu_dropout_l1_clipping(dtype, sparse, shuffled, solver):
             acc += value * rows.size
             g, norm = ref.clip_by_norm(ref.flatten(cg, ig, sg), max_grad_norm)
             norms.append(norm)
+            t += 1
             if solver == Solver.ADAM:
-                t += 1
                 lr_t = ref.adam_learning_rate(1e-2, 0.9, 0.999, t)
                 p, s1, s2 = ref.adam_update(p, g, s1, s2, lr_t, 0.9, 0.999, 1e-8)
             else:

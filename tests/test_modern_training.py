@@ -1,0 +1,180 @@
+"""Decoupled weight decay (AdamW and its SGD form) and the cosine schedule with a linear
+warm-up: kernels against NumPy written from PyTorch's rules and the closed form, and the
+estimators' parameters end to end."""
+import math
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from relumlp import ReLUMLPClassifier, ReLUMLPRegressor, _kernels
+
+from _helpers import ignore_convergence
+
+
+def adamw_torch_rule(p, g, m, v, step, lr, beta_1, beta_2, eps, weight_decay, decayed):
+    """torch.optim.AdamW's update of step ``step`` (1-based), written out: decay, moments,
+    then p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)."""
+    p = np.where(decayed, p * (1 - lr * weight_decay), p)
+    m = beta_1 * m + (1 - beta_1) * g
+    v = beta_2 * v + (1 - beta_2) * g * g
+    bc1, bc2 = 1 - beta_1 ** step, 1 - beta_2 ** step
+    return p - lr / bc1 * m / (np.sqrt(v) / math.sqrt(bc2) + eps), m, v
+
+
+def _steps(opt, params, grads, n_coefs):
+    """fused_step over the list of gradients, advancing opt.t as sgd_epoch does."""
+    for g in grads:
+        G = g.copy()
+        _kernels.fused_step(params, G, opt, _kernels.Objective(loss=0, alpha=0.0, clip_eps=1e-7),
+                            n_coefs, 1.0, 1)
+        opt.t += 1
+    return params
+
+
+@pytest.mark.parametrize("epsilon", [1e-30, 1e-8])
+def test_adamw_is_pytorchs_rule(epsilon):
+    rng = np.random.default_rng(0)
+    n, n_coefs, lr, wd = 40, 30, 1e-2, 0.05
+    p0 = rng.standard_normal(n)
+    grads = [rng.standard_normal(n) for _ in range(6)]
+    m, v = np.zeros(n), np.zeros(n)
+    opt = _kernels.Optimizer.adam(m, v, learning_rate=lr, beta_1=0.9, beta_2=0.999,
+                                  epsilon=epsilon, t=0).with_schedule(weight_decay=wd)
+    ours = _steps(opt, p0.copy(), grads, n_coefs)
+    p, mr, vr = p0.copy(), np.zeros(n), np.zeros(n)
+    decayed = np.arange(n) < n_coefs
+    for step, g in enumerate(grads, 1):
+        p, mr, vr = adamw_torch_rule(p, g, mr, vr, step, lr, 0.9, 0.999, epsilon, wd, decayed)
+    np.testing.assert_array_equal(ours[n_coefs:] != p0[n_coefs:], True)
+    if epsilon < 1e-20:
+        # scikit-learn's Adam (which relumlp keeps) adds epsilon to sqrt(v), PyTorch to
+        # sqrt(v / bc2): with epsilon negligible the two rules are the same.
+        np.testing.assert_allclose(ours, p, rtol=1e-12, atol=1e-14)
+    else:
+        np.testing.assert_allclose(ours, p, rtol=1e-6)
+    # Intercepts (past n_coefs) are not decayed: they equal plain Adam's.
+    plain = _steps(_kernels.Optimizer.adam(np.zeros(n), np.zeros(n), learning_rate=lr,
+                                           beta_1=0.9, beta_2=0.999, epsilon=epsilon, t=0),
+                   p0.copy(), grads, n_coefs)
+    np.testing.assert_array_equal(ours[n_coefs:], plain[n_coefs:])
+    assert np.all(np.abs(ours[:n_coefs] - plain[:n_coefs]) > 0)
+
+
+def test_adamw_against_torch_itself():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    n, lr, wd, eps = 25, 3e-3, 0.1, 1e-30
+    p0, grads = rng.standard_normal(n), [rng.standard_normal(n) for _ in range(8)]
+    w = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+    topt = torch.optim.AdamW([w], lr=lr, betas=(0.9, 0.999), eps=eps, weight_decay=wd)
+    for g in grads:
+        w.grad = torch.from_numpy(g.copy())
+        topt.step()
+    opt = _kernels.Optimizer.adam(np.zeros(n), np.zeros(n), learning_rate=lr, beta_1=0.9,
+                                  beta_2=0.999, epsilon=eps, t=0).with_schedule(weight_decay=wd)
+    ours = _steps(opt, p0.copy(), grads, n)
+    np.testing.assert_allclose(ours, w.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_sgd_weight_decay_is_decoupled():
+    rng = np.random.default_rng(2)
+    n, n_coefs, lr, wd, mom = 20, 12, 0.1, 0.3, 0.9
+    p0, grads = rng.standard_normal(n), [rng.standard_normal(n) for _ in range(4)]
+    opt = _kernels.Optimizer.sgd(np.zeros(n), learning_rate=lr, momentum=mom,
+                                 nesterov=False).with_schedule(weight_decay=wd)
+    ours = _steps(opt, p0.copy(), grads, n_coefs)
+    p, vel = p0.copy(), np.zeros(n)
+    for g in grads:
+        p = np.where(np.arange(n) < n_coefs, p * (1 - lr * wd), p)
+        vel = mom * vel - lr * g
+        p = p + vel
+    np.testing.assert_allclose(ours, p, rtol=1e-14, atol=1e-15)
+
+
+def cosine_closed_form(lr, step, warmup, total):
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    if total <= warmup:
+        return 0.0
+    return 0.5 * lr * (1 + math.cos(math.pi * min((step - warmup) / (total - warmup), 1)))
+
+
+@pytest.mark.parametrize("warmup, total", [(0, 50), (7, 50), (10, 10), (3, 1)])
+def test_cosine_rate_is_the_closed_form(warmup, total):
+    rates = [_kernels.cosine_learning_rate(0.2, s, warmup, total) for s in range(total + 5)]
+    expected = [cosine_closed_form(0.2, s, warmup, total) for s in range(total + 5)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-15, atol=1e-17)
+    if warmup:
+        assert rates[warmup - 1] == pytest.approx(0.2) and rates[0] == pytest.approx(0.2 / warmup)
+    assert rates[-1] == 0.0 and min(rates) >= 0
+
+
+def test_sgd_steps_follow_the_schedule():
+    # Plain SGD (no momentum) moves each parameter by -lr_t * g: the rates read back.
+    n, steps, warmup = 3, 9, 2
+    opt = _kernels.Optimizer.sgd(np.zeros(n), learning_rate=0.5, momentum=0.0,
+                                 nesterov=False).with_schedule(cosine=True, warmup_steps=warmup,
+                                                               total_steps=steps)
+    p = np.zeros(n)
+    for s in range(steps):
+        before = p.copy()
+        _steps(opt, p, [np.ones(n)], 0)
+        assert (before - p)[0] == pytest.approx(cosine_closed_form(0.5, s, warmup, steps),
+                                                 rel=1e-15, abs=1e-17)
+
+
+def _data(n=240, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 8))
+    y = (X[:, 0] + X[:, 1] ** 2 > 1).astype(int) + (X[:, 2] > 0.5)
+    return X, y
+
+
+@ignore_convergence
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_estimators_train_with_cosine_and_weight_decay(solver):
+    X, y = _data()
+    common = dict(hidden_layer_sizes=(16,), solver=solver, max_iter=12, batch_size=40,
+                  learning_rate_init=0.05, random_state=0)
+    plain = ReLUMLPClassifier(**common).fit(X, y)
+    decayed = ReLUMLPClassifier(weight_decay=0.5, **common).fit(X, y)
+    assert np.linalg.norm(decayed.coefs_[0]) < np.linalg.norm(plain.coefs_[0])
+    cos = ReLUMLPClassifier(learning_rate="cosine", warmup_iters=2, **common).fit(X, y)
+    steps = 12 * 6  # 240 rows / 40 per batch
+    assert cos._optimizer.t == steps
+    # The learning rate recorded per epoch is the last step's scheduled rate (adam:
+    # bias-corrected, as scikit-learn reports Adam's).
+    last = [cosine_closed_form(0.05, 6 * (e + 1) - 1, 12, steps) for e in range(12)]
+    if solver == "sgd":
+        np.testing.assert_allclose([h["learning_rate"] for h in cos.history_], last,
+                                   rtol=1e-12, atol=1e-15)
+    assert cos.history_[-1]["learning_rate"] == pytest.approx(0, abs=1e-3)
+    assert cos.score(X, y) > 0.6
+
+
+@ignore_convergence
+def test_schedule_and_decay_do_not_depend_on_threads():
+    X, y = _data(600)
+    est = ReLUMLPRegressor(hidden_layer_sizes=(64, 32), learning_rate="cosine",
+                           warmup_iters=1, weight_decay=0.01, max_iter=4, batch_size=64,
+                           random_state=0)
+    fits = []
+    for n in (1, 2, 3):
+        with threadpool_limits(n, user_api="openmp"):
+            fits.append(est.fit(X, y.astype(float)).coefs_[0].copy())
+    assert all(np.array_equal(fits[0], f) for f in fits[1:])
+
+
+@ignore_convergence
+def test_partial_fit_carries_the_schedule_on():
+    X, y = _data()
+    est = ReLUMLPClassifier(hidden_layer_sizes=(8,), learning_rate="cosine", max_iter=3,
+                            batch_size=60, random_state=0)
+    for k in range(1, 5):
+        est.partial_fit(X, y, classes=np.unique(y))
+        assert est._optimizer.t == 4 * k
+    # After max_iter epochs' worth of steps the rate is 0: the weights stop moving.
+    before = [c.copy() for c in est.coefs_]
+    est.partial_fit(X, y)
+    assert all(np.array_equal(a, b) for a, b in zip(before, est.coefs_))
