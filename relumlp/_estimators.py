@@ -374,7 +374,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
                 unknown = np.setdiff1d(unique_labels(y_val), self.classes_)
                 if len(unknown):
                     raise ValueError(f"y_val has classes not seen in y: {unknown}.")
-                encoded = self._label_binarizer.transform(y_val)
+                encoded = self._smooth_targets(self._label_binarizer.transform(y_val))
             except ValueError as e:
                 if "y_val" in str(e):
                     raise
@@ -968,6 +968,13 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         Weights of the classes, multiplied into ``sample_weight``. 'balanced' uses
         ``n_samples / (n_classes * np.bincount(y))``; it is not available in
         ``partial_fit``, where the class frequencies are not known in advance.
+    label_smoothing : float in [0, 1), default=0.0
+        Train on smoothed targets: ``(1 - label_smoothing) * onehot + label_smoothing /
+        n_classes`` for a softmax output (multiclass), ``y * (1 - label_smoothing) +
+        label_smoothing / 2`` for a logistic one (binary, multilabel), as PyTorch's
+        ``CrossEntropyLoss(label_smoothing=...)`` does for the former. The reported
+        losses (``loss_``, ``loss_curve_``, the validation loss) are the smoothed
+        ones; scores and predictions are unaffected.
 
     Attributes
     ----------
@@ -1054,6 +1061,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
     _parameter_constraints: dict = {
         **_BaseReLUMLP._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
     _is_classifier = True
 
@@ -1094,6 +1102,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         record_history=True,
         early_stopping_metric="score",
         class_weight=None,
+        label_smoothing=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -1129,6 +1138,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         self.record_history = record_history
         self.early_stopping_metric = early_stopping_metric
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
 
     loss = "log_loss"
 
@@ -1167,8 +1177,16 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
             self._label_binarizer = binarizer
             self.classes_ = binarizer.classes_
         y_labels = y
-        y = self._label_binarizer.transform(y).astype(X.dtype)
+        y = self._smooth_targets(self._label_binarizer.transform(y).astype(X.dtype))
         return X, y, y_labels
+
+    def _smooth_targets(self, Y):
+        """Y in the output encoding, with ``label_smoothing`` applied."""
+        eps = self.label_smoothing
+        if not eps:
+            return Y
+        k = Y.shape[1] if self._label_binarizer.y_type_ == "multiclass" else 2
+        return (Y * (1 - eps) + eps / k).astype(Y.dtype, copy=False)
 
     def _sample_weight(self, sample_weight, X, y_labels, incremental):
         sample_weight = super()._sample_weight(sample_weight, X, y_labels, incremental)

@@ -83,7 +83,8 @@ _COMMON_INVALID = {
 }
 INVALID = {
     ReLUMLPClassifier: {**_COMMON_INVALID,
-                        "class_weight": ["bogus", [1.0, 2.0], 1.0]},
+                        "class_weight": ["bogus", [1.0, 2.0], 1.0],
+                        "label_smoothing": [1.0, -0.1, None, "0.1"]},
     ReLUMLPRegressor: {**_COMMON_INVALID,
                        "loss": ["bogus", "log_loss", "absolute_error", None]},
 }

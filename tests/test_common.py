@@ -22,7 +22,7 @@ _INSTANCES = [
     ReLUMLPRegressor(activation="gelu", dropout=(0.1,), alpha_l1=1e-3, **_SMALL),
     # Decoupled weight decay and the cosine schedule with warm-up (adam and sgd).
     ReLUMLPClassifier(weight_decay=1e-2, learning_rate="cosine", warmup_iters=5,
-                      learning_rate_init=0.01, **_SMALL),
+                      learning_rate_init=0.01, label_smoothing=0.1, **_SMALL),
     ReLUMLPRegressor(solver="sgd", weight_decay=1e-3, learning_rate="cosine", **_SMALL),
 ]
 

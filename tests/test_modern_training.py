@@ -178,3 +178,54 @@ def test_partial_fit_carries_the_schedule_on():
     before = [c.copy() for c in est.coefs_]
     est.partial_fit(X, y)
     assert all(np.array_equal(a, b) for a, b in zip(before, est.coefs_))
+
+
+def _smoothed_log_loss(model, X, Y, alpha):
+    """The loss scikit-learn's MLP reports, in NumPy, for soft targets Y."""
+    A = X
+    for W, b in zip(model.coefs_[:-1], model.intercepts_[:-1]):
+        A = np.maximum(A @ W + b, 0)
+    Z = A @ model.coefs_[-1] + model.intercepts_[-1]
+    eps = np.finfo(Z.dtype).eps
+    if model.out_activation_ == "softmax":
+        P = np.exp(Z - Z.max(1, keepdims=True))
+        P = np.clip(P / P.sum(1, keepdims=True), eps, 1 - eps)
+        data = -(Y * np.log(P)).sum() / len(X)
+    else:
+        P = np.clip(1 / (1 + np.exp(-Z)), eps, 1 - eps)
+        data = -(Y * np.log(P) + (1 - Y) * np.log(1 - P)).sum() / len(X)
+    return data + 0.5 * alpha * sum((W ** 2).sum() for W in model.coefs_) / len(X)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
+def test_label_smoothing_trains_on_the_smoothed_loss(target):
+    X, y = _data(90, seed=3)
+    eps, alpha = 0.2, 1e-3
+    if target == "binary":
+        y = (y > 0).astype(int)
+        Y = y[:, None] * (1 - eps) + eps / 2
+    elif target == "multiclass":
+        Y = np.eye(3)[y] * (1 - eps) + eps / 3
+    else:
+        y = np.stack([y > 0, y > 1, X[:, 3] > 0], axis=1).astype(int)
+        Y = y * (1 - eps) + eps / 2
+    # A learning rate of 1e-300 leaves the weights where they started: the loss of the
+    # single full-batch epoch is the smoothed loss of the fitted weights.
+    model = ReLUMLPClassifier(hidden_layer_sizes=(7,), solver="sgd", max_iter=1,
+                              batch_size=90, shuffle=False, learning_rate_init=1e-300,
+                              alpha=alpha, label_smoothing=eps, random_state=0).fit(X, y)
+    assert model.loss_curve_[0] == pytest.approx(_smoothed_log_loss(model, X, Y, alpha),
+                                                 rel=1e-12)
+    plain = ReLUMLPClassifier(hidden_layer_sizes=(7,), solver="sgd", max_iter=1,
+                              batch_size=90, shuffle=False, learning_rate_init=1e-300,
+                              alpha=alpha, random_state=0).fit(X, y)
+    Y0 = Y if eps == 0 else (Y - eps / (3 if target == "multiclass" else 2)) / (1 - eps)
+    assert plain.loss_curve_[0] == pytest.approx(_smoothed_log_loss(plain, X, Y0, alpha),
+                                                 rel=1e-12)
+    # The gradient is P - Y for soft targets too: training with smoothing moves toward
+    # them (a smoothed model is less confident on its training data).
+    sharp = ReLUMLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit(X, y)
+    smooth = ReLUMLPClassifier(hidden_layer_sizes=(16,), max_iter=300, label_smoothing=0.3,
+                               random_state=0).fit(X, y)
+    assert smooth.predict_proba(X).max() < sharp.predict_proba(X).max()
