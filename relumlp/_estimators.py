@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # annotations only: no import cost at run time
     from typing_extensions import Self  # typing.Self from Python 3.11
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 from relumlp._activations import HIDDEN_ACTIVATIONS, WEIGHT_INITS
-from relumlp._params import PARAMETERS, NetworkLayout, init_params
+from relumlp._params import NORMALIZATIONS, PARAMETERS, NetworkLayout, init_params
 from relumlp._state import DERIVED, TrainingState, network_attributes
 from relumlp._version import __version__
 
@@ -149,6 +149,8 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left"), tuple, list],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "normalization": [StrOptions(set(NORMALIZATIONS)), tuple, list, None],
+        "normalization_eps": [Interval(Real, 0, None, closed="neither")],
         "warmup_iters": [Interval(Integral, 0, None, closed="left")],
         "record_history": ["boolean"],
         "early_stopping_metric": [StrOptions({"score", "loss"})],
@@ -194,6 +196,17 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
                 )
         return names
 
+    def _normalizations(self, n_hidden):
+        value = self.normalization
+        norms = [None] * n_hidden if value is None else self._per_layer("normalization",
+                                                                          n_hidden)
+        for v in norms:
+            if v is not None and v not in NORMALIZATIONS:
+                raise InvalidParameterError(
+                    f"normalization entries must be None or one of {list(NORMALIZATIONS)}, "
+                    f"got {self.normalization!r}.")
+        return norms
+
     def _dropout_rates(self, n_hidden):
         rates = self._per_layer("dropout", n_hidden)
         for r in rates:
@@ -238,7 +251,9 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         params = [getattr(self, HIDDEN_ACTIVATIONS[a].param) if HIDDEN_ACTIVATIONS[a].param
                   else 0.0 for a in names]
         return NetworkLayout(units, names, out_activation, params,
-                             self._dropout_rates(n_hidden))
+                             self._dropout_rates(n_hidden),
+                             normalization=self._normalizations(n_hidden),
+                             normalization_eps=self.normalization_eps)
 
     # ------------------------------------------------------------------ fitting
     # Kept across the rollback of a failed fit: the callback machinery's own state.
@@ -773,8 +788,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         d = self.__dict__
         views = d.get("_views")
         if views is not None:
-            ours = (*d.get("coefs_", ()), *d.get("intercepts_", ()),
-                    *(d.get("prelu_slopes_") or ()))
+            ours = tuple(a for name in PARAMETERS for a in (d.get(name) or ()))
             if len(ours) == len(views) and all(map(is_, ours, views)):
                 return d["_layout_"], d["_flat"]
         layout = self._current_layout()
@@ -947,6 +961,17 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
     max_grad_norm : float, default=None
         Clip each minibatch gradient (all parameters together) to this Euclidean norm
         before the optimizer step. None disables clipping; lbfgs ignores it.
+    normalization : {None, 'layer'} or tuple, default=None
+        Normalization of the hidden layers, one value for all or one per hidden layer:
+        linear -> normalization -> activation. 'layer' normalizes each row's
+        pre-activations of the layer to mean 0 and variance 1 (biased, over the layer's
+        units, plus ``normalization_eps``), then scales and shifts them by a learned
+        scale (initially 1) and offset (initially 0) per unit, updated by the optimizer
+        and not penalised by ``alpha`` / ``alpha_l1``; training and prediction compute
+        the same. Fitted: ``normalization_scales_`` and ``normalization_offsets_``.
+        Dead-unit counts and ``history_`` see the normalized pre-activation.
+    normalization_eps : float, default=1e-5
+        Added to the variance of a normalized layer.
     weight_decay : float, default=0.0
         Decoupled weight decay (sgd and adam): before each update the weights (not the
         intercepts or PReLU slopes) are scaled by ``1 - lr * weight_decay``, ``lr`` the
@@ -1013,6 +1038,9 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
     prelu_slopes_ : list of (ndarray or None)
         Learned slopes of each hidden layer whose activation is 'prelu' (None for the
         other layers). Updated by the optimizer and not penalised by ``alpha``.
+    normalization_scales_, normalization_offsets_ : list of (ndarray or None)
+        The learned scale and offset of each normalized hidden layer (None for the
+        other layers).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of str
@@ -1099,6 +1127,8 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         max_grad_norm=None,
         weight_decay=0.0,
         warmup_iters=0,
+        normalization=None,
+        normalization_eps=1e-5,
         record_history=True,
         early_stopping_metric="score",
         class_weight=None,
@@ -1135,6 +1165,8 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         self.max_grad_norm = max_grad_norm
         self.weight_decay = weight_decay
         self.warmup_iters = warmup_iters
+        self.normalization = normalization
+        self.normalization_eps = normalization_eps
         self.record_history = record_history
         self.early_stopping_metric = early_stopping_metric
         self.class_weight = class_weight
@@ -1458,6 +1490,17 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
     max_grad_norm : float, default=None
         Clip each minibatch gradient (all parameters together) to this Euclidean norm
         before the optimizer step. None disables clipping; lbfgs ignores it.
+    normalization : {None, 'layer'} or tuple, default=None
+        Normalization of the hidden layers, one value for all or one per hidden layer:
+        linear -> normalization -> activation. 'layer' normalizes each row's
+        pre-activations of the layer to mean 0 and variance 1 (biased, over the layer's
+        units, plus ``normalization_eps``), then scales and shifts them by a learned
+        scale (initially 1) and offset (initially 0) per unit, updated by the optimizer
+        and not penalised by ``alpha`` / ``alpha_l1``; training and prediction compute
+        the same. Fitted: ``normalization_scales_`` and ``normalization_offsets_``.
+        Dead-unit counts and ``history_`` see the normalized pre-activation.
+    normalization_eps : float, default=1e-5
+        Added to the variance of a normalized layer.
     weight_decay : float, default=0.0
         Decoupled weight decay (sgd and adam): before each update the weights (not the
         intercepts or PReLU slopes) are scaled by ``1 - lr * weight_decay``, ``lr`` the
@@ -1511,6 +1554,9 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
     prelu_slopes_ : list of (ndarray or None)
         Learned slopes of each hidden layer whose activation is 'prelu' (None for the
         other layers). Updated by the optimizer and not penalised by ``alpha``.
+    normalization_scales_, normalization_offsets_ : list of (ndarray or None)
+        The learned scale and offset of each normalized hidden layer (None for the
+        other layers).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of str
@@ -1601,6 +1647,8 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         max_grad_norm=None,
         weight_decay=0.0,
         warmup_iters=0,
+        normalization=None,
+        normalization_eps=1e-5,
         record_history=True,
         early_stopping_metric="score",
     ):
@@ -1636,6 +1684,8 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         self.max_grad_norm = max_grad_norm
         self.weight_decay = weight_decay
         self.warmup_iters = warmup_iters
+        self.normalization = normalization
+        self.normalization_eps = normalization_eps
         self.record_history = record_history
         self.early_stopping_metric = early_stopping_metric
 

@@ -50,9 +50,10 @@ def forward(layout, flat, X, n_threads=None, on_nonfinite=None):
     """
     dtype = flat.dtype
     n_samples = X.shape[0]
-    # A few dense rows in the model's dtype (one-row predict): the column-split kernel.
+    # A few dense rows in the model's dtype (one-row predict): the column-split kernel
+    # (not for normalized layers, which need whole rows).
     if (type(X) is np.ndarray and 0 < n_samples <= _kernels.SMALL_ROWS_MAX
-            and X.dtype == dtype and X.flags.c_contiguous):
+            and X.dtype == dtype and X.flags.c_contiguous and not layout.normalized):
         out = _forward_few(layout, flat, X, n_threads, on_nonfinite is not None)
         if out is None:
             on_nonfinite(X)  # raises the usual error, or X is valid after all

@@ -9,7 +9,7 @@
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from cpython.pyport cimport PY_SSIZE_T_MAX
-from libc.math cimport INFINITY, M_PI, cos, frexp, ldexp
+from libc.math cimport INFINITY, M_PI, cos, frexp, ldexp, sqrt
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
@@ -267,8 +267,9 @@ cdef void _bias_activation_forward(
     cdef floating* z
     for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
         z = Z + i * m
-        for j in range(m):
-            z[j] = z[j] + b[j]
+        if b != NULL:
+            for j in range(m):
+                z[j] = z[j] + b[j]
         if nonpos != NULL:
             _count_nonpos(z, nonpos + threadid() * slot_stride, m)
         _activation_row(z, A + i * m, m, act, p, slopes)
@@ -332,6 +333,78 @@ cdef void _dropout(
                 D[i * m + j] = A[i * m + j] * scale
             else:
                 D[i * m + j] = 0
+
+
+cdef void _layer_norm_forward(
+        floating* Z,               # IN/OUT: X @ W on entry, gamma * zhat + beta on exit
+        const floating* b,         # IN: (m,) intercepts
+        const floating* gamma,     # IN: (m,) scales
+        const floating* beta,      # IN: (m,) offsets
+        floating* Zhat,            # OUT: (n, m) normalised values
+        floating* rstd,            # OUT: (n,) 1 / sqrt(var + eps) per row
+        Py_ssize_t n, Py_ssize_t m, double eps, int n_threads) noexcept nogil:
+    """Layer normalization of (Z + b), row by row: each row's mean and (biased) variance,
+    summed in double in unit order (the same bits whatever the thread count)."""
+    cdef Py_ssize_t i, j
+    cdef double mu, var, d
+    cdef floating r
+    cdef floating* z
+    cdef floating* q
+    for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
+        z = Z + i * m
+        q = Zhat + i * m
+        mu = 0
+        for j in range(m):
+            z[j] = z[j] + b[j]
+            mu = mu + z[j]
+        mu = mu / m
+        var = 0
+        for j in range(m):
+            d = z[j] - mu
+            var = var + d * d
+        r = <floating> (1.0 / sqrt(var / m + eps))
+        rstd[i] = r
+        for j in range(m):
+            q[j] = (z[j] - <floating> mu) * r
+            z[j] = gamma[j] * q[j] + beta[j]
+
+
+cdef void _layer_norm_backward(
+        floating* D,               # IN/OUT: dL/dY on entry, dL/dZ (pre-normalization) on exit
+        const floating* Zhat,      # IN: (n, m) from the forward pass
+        const floating* rstd,      # IN: (n,)
+        const floating* gamma,     # IN: (m,)
+        floating* G,               # OUT (IN/OUT if accumulate): dL/dgamma, then dL/dbeta
+        Py_ssize_t n, Py_ssize_t m, bint accumulate, int n_threads) noexcept nogil:
+    """dZ = rstd * (g - mean(g) - zhat * mean(g * zhat)) per row with g = gamma * dY;
+    G[j] += sum_i dY_ij zhat_ij and G[m + j] += sum_i dY_ij (rows in order: serial)."""
+    cdef Py_ssize_t i, j
+    cdef double s1, s2
+    cdef floating a1, a2, g
+    cdef floating* d
+    cdef const floating* q
+    if not accumulate:
+        for j in range(2 * m):
+            G[j] = 0
+    for i in range(n):
+        d = D + i * m
+        q = Zhat + i * m
+        for j in range(m):
+            G[j] = G[j] + d[j] * q[j]
+            G[m + j] = G[m + j] + d[j]
+    for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
+        d = D + i * m
+        q = Zhat + i * m
+        s1 = 0
+        s2 = 0
+        for j in range(m):
+            g = gamma[j] * d[j]
+            s1 = s1 + g
+            s2 = s2 + g * q[j]
+        a1 = <floating> (s1 / m)
+        a2 = <floating> (s2 / m)
+        for j in range(m):
+            d[j] = rstd[i] * (gamma[j] * d[j] - a1 - q[j] * a2)
 
 
 cdef void _bias_output_forward(
@@ -786,6 +859,10 @@ cdef struct Net:
     const Py_ssize_t* act          # L activation codes; act[L-1] is the output activation
     const double* act_param        # L activation parameters (leaky slope, elu alpha)
     const double* dropout          # L dropout rates (0 for none, and when predicting)
+    const Py_ssize_t* n_off        # L offsets of layer-norm scales, offsets after (-1: none)
+    const double* norm_eps         # L layer-norm epsilons
+    const Py_ssize_t* q_off        # L offsets of the normalised values zhat in acts
+    const Py_ssize_t* v_off        # L offsets of the per-row 1 / std in acts
     Py_ssize_t n_coefs             # coefs come first in the flat buffer: [0, n_coefs)
     Py_ssize_t n_params
     Py_ssize_t max_hidden          # widest hidden layer
@@ -876,7 +953,13 @@ cdef void _forward(
             _bias_output_forward(Z, params + net.b_off[l], n, n_out, net.act[l], n_threads)
             continue
         slopes = params + net.s_off[l] if net.s_off[l] >= 0 else NULL
-        _bias_activation_forward(Z, params + net.b_off[l], acts + net.a_off[l] + r * n_out,
+        if net.n_off[l] >= 0:
+            _layer_norm_forward(Z, params + net.b_off[l], params + net.n_off[l],
+                                params + net.n_off[l] + n_out,
+                                acts + net.q_off[l] + r * n_out, acts + net.v_off[l] + r,
+                                n, n_out, net.norm_eps[l], n_threads)
+        _bias_activation_forward(Z, params + net.b_off[l] if net.n_off[l] < 0 else NULL,
+                                 acts + net.a_off[l] + r * n_out,
                                  n, n_out, net.act[l], <floating> net.act_param[l], slopes,
                                  n_threads,
                                  batch.counts + h if batch.counts != NULL else NULL,
@@ -922,6 +1005,12 @@ cdef void _backward_deltas(
             NULL if net.s_off[l - 1] < 0 else (
                 S + (net.s_off[l - 1] - s_start) if S != NULL else G + net.s_off[l - 1]),
             accumulate, n_threads)
+        if net.n_off[l - 1] >= 0:
+            _layer_norm_backward(
+                D_prev, acts + net.q_off[l - 1] + r * n_in, acts + net.v_off[l - 1] + r,
+                params + net.n_off[l - 1],
+                S + (net.n_off[l - 1] - s_start) if S != NULL else G + net.n_off[l - 1],
+                n, n_in, accumulate, n_threads)
 
 
 cdef void _backward_grads(
@@ -1070,6 +1159,8 @@ _HIDDEN_FIELDS = {
     "act_param": (0.0, np.float64),  # leaky slope / ELU alpha
     "needs_z": (0, np.intp),        # f' needs z (Z kept apart from A)
     "dropout": (0.0, np.float64),   # inverted dropout rate (training only)
+    "n_off": (-1, np.intp),         # offset of the layer-norm scales, then offsets (-1: none)
+    "norm_eps": (1e-5, np.float64),  # layer-norm epsilon
 }
 
 
@@ -1085,8 +1176,9 @@ cdef class Network:
     ``[n_coefs, n_params)``.
     """
     cdef readonly Py_ssize_t n_layers, n_coefs, n_params, n_hidden_units, max_hidden
-    cdef Py_ssize_t[::1] _units, _w_off, _b_off, _s_off, _act, _needs_z
-    cdef double[::1] _act_param, _dropout, _no_dropout
+    cdef Py_ssize_t[::1] _units, _w_off, _b_off, _s_off, _act, _needs_z, _n_off
+    cdef double[::1] _act_param, _dropout, _no_dropout, _norm_eps
+    cdef readonly bint normalized
     cdef dict _spec
 
     def __init__(self, *, units, act, w_off, b_off, Py_ssize_t n_coefs,
@@ -1123,6 +1215,9 @@ cdef class Network:
         self._needs_z = fields["needs_z"]
         self._act_param = fields["act_param"]
         self._dropout = fields["dropout"]
+        self._n_off = fields["n_off"]
+        self._norm_eps = fields["norm_eps"]
+        self.normalized = bool((np.asarray(self._n_off) >= 0).any())
         self._no_dropout = np.zeros(L, dtype=np.float64)
         self.n_hidden_units = 0
         self.max_hidden = 0
@@ -1140,6 +1235,13 @@ cdef class Network:
                     n_coefs <= self._s_off[l]
                     and self._s_off[l] + self._units[l + 1] <= n_params):
                 raise ValueError(f"the slopes of layer {l} fall outside [n_coefs, n_params)")
+            if self._n_off[l] >= 0 and not (
+                    self._b_off[L - 1] + self._units[L] <= self._n_off[l]
+                    and self._n_off[l] + 2 * self._units[l + 1] <= n_params):
+                raise ValueError(f"the normalization parameters of layer {l} fall outside "
+                                 "[end of the intercepts, n_params)")
+            if self._n_off[l] >= 0 and not self._norm_eps[l] > 0:
+                raise ValueError("norm_eps must be > 0")
             if l < L - 1:
                 if not 0 <= self._dropout[l] < 1:
                     raise ValueError(f"dropout rates must be in [0, 1), got "
@@ -1194,6 +1296,8 @@ cdef class Workspace:
         cdef Py_ssize_t* a_off
         cdef Py_ssize_t* o_off
         cdef Py_ssize_t* d_off
+        cdef Py_ssize_t* q_off
+        cdef Py_ssize_t* v_off
         if rows < 1:
             raise ValueError(f"a workspace needs at least one row, got {rows}")
         if self._offsets != NULL:
@@ -1202,13 +1306,15 @@ cdef class Workspace:
         self.rows = rows
         self.training = training
         self.dtype = _float_dtype(dtype)
-        self._offsets = <Py_ssize_t*> calloc(4 * L, sizeof(Py_ssize_t))
+        self._offsets = <Py_ssize_t*> calloc(6 * L, sizeof(Py_ssize_t))
         if self._offsets == NULL:
             raise MemoryError()
         z_off = self._offsets
         a_off = z_off + L
         o_off = a_off + L
         d_off = o_off + L
+        q_off = d_off + L
+        v_off = q_off + L
         for l in range(L - 1):
             width = rows * network._units[l + 1]
             z_off[l] = cur
@@ -1220,6 +1326,11 @@ cdef class Workspace:
             if training and network._dropout[l] > 0:
                 o_off[l] = cur
                 cur += width
+            if network._n_off[l] >= 0:
+                q_off[l] = cur
+                cur += width
+                v_off[l] = cur
+                cur += rows
         self.acts = np.empty(max(cur, 1), dtype=self.dtype)
         cur = 0
         for l in range(L):
@@ -1251,6 +1362,10 @@ cdef class Workspace:
         self.net.a_off = a_off
         self.net.o_off = o_off
         self.net.d_off = d_off
+        self.net.q_off = q_off
+        self.net.v_off = v_off
+        self.net.n_off = &network._n_off[0]
+        self.net.norm_eps = &network._norm_eps[0]
 
     def layer(self, Py_ssize_t l, Py_ssize_t n):
         """``(Z, A)``: views of hidden layer ``l``'s pre-activations and activations for
@@ -2014,6 +2129,9 @@ def forward_small(params, Workspace ws, Input X, out, int n_threads,
     cdef void* Z
     if X.sparse or X.dtype != ws.dtype or X.n_features != network.n_features:
         raise ValueError("forward_small takes dense rows matching the workspace")
+    if network.normalized:
+        raise ValueError("forward_small splits layers by columns: a normalized layer "
+                         "needs whole rows (use forward)")
     if n > _SMALL_ROWS_MAX or n > ws.rows:
         raise ValueError(f"forward_small takes at most {min(_SMALL_ROWS_MAX, ws.rows)} "
                          f"rows, got {n}")

@@ -2,7 +2,9 @@
 
 The flat buffer holds every weight matrix (row-major, layer by layer), then every
 intercept vector (the order scikit-learn's MLP uses for lbfgs), then the learned PReLU
-slopes. ``coefs_``, ``intercepts_`` and ``prelu_slopes_`` are NumPy views into it;
+slopes, then the layer-normalization scales and offsets. ``coefs_``, ``intercepts_``,
+``prelu_slopes_``, ``normalization_scales_`` and ``normalization_offsets_`` are NumPy
+views into it;
 gradients and optimizer state are flat buffers of the same length. Only the weights
 (the first ``n_coefs`` entries) are penalised. All buffers are C-contiguous.
 """
@@ -19,7 +21,10 @@ from relumlp._activations import (
 
 # The learned per-layer parameters, in the order of the flat buffer and of
 # NetworkLayout.views: the fitted attributes that view the buffer.
-PARAMETERS = ("coefs_", "intercepts_", "prelu_slopes_")
+PARAMETERS = ("coefs_", "intercepts_", "prelu_slopes_", "normalization_scales_",
+              "normalization_offsets_")
+# Normalizations a hidden layer can have (None: none).
+NORMALIZATIONS = ("layer",)
 
 
 class NetworkLayout:
@@ -41,10 +46,15 @@ class NetworkLayout:
         Further per-layer operations of the hidden layers: name -> one value per hidden
         layer (None where the layer does without). ONNX export and ``to_sklearn``
         refuse a network that uses any (``used_options``) until they learn it.
+    normalization : list of (str or None), default=None
+        Per hidden layer: 'layer' (layer normalization of the pre-activation, with a
+        learned scale and offset per unit) or None.
+    normalization_eps : float, default=1e-5
+        The epsilon added to the variance.
     """
 
     def __init__(self, layer_units, activations, out_activation, act_params=None,
-                 dropout=None, options=None):
+                 dropout=None, options=None, normalization=None, normalization_eps=1e-5):
         self.units = [int(u) for u in layer_units]
         self.n_layers = len(self.units) - 1
         n_hidden = self.n_layers - 1
@@ -67,6 +77,18 @@ class NetworkLayout:
             else:
                 self.s_off.append(-1)
         self.s_off.append(-1)
+        self.normalization = list(normalization or [None] * n_hidden)
+        self.normalization_eps = float(normalization_eps)
+        self.n_off = []
+        for width, norm in zip(self.units[1:-1], self.normalization):
+            if norm is None:
+                self.n_off.append(-1)
+            elif norm in NORMALIZATIONS:
+                self.n_off.append(start)
+                start += 2 * width  # scales, then offsets
+            else:
+                raise ValueError(f"unknown normalization {norm!r}")
+        self.n_off.append(-1)
         self.n_params = start
         # Plain ints: what the kernels read, and what any persistence format can store.
         self.act_codes = [int(HIDDEN_ACTIVATIONS[a].code) for a in self.activations]
@@ -77,10 +99,16 @@ class NetworkLayout:
     def n_outputs(self):
         return self.units[-1]
 
+    @property
+    def normalized(self):
+        """Whether some hidden layer is normalized."""
+        return any(o >= 0 for o in self.__dict__.get("n_off", ()))
+
     def used_options(self):
-        """Names of the ``options`` some hidden layer uses."""
-        return sorted(name for name, values in self.options.items()
-                      if any(v is not None for v in values))
+        """Names of the ``options`` (and of ``normalization``) some hidden layer uses."""
+        used = [name for name, values in self.options.items()
+                if any(v is not None for v in values)]
+        return sorted(used + (["normalization"] if self.normalized else []))
 
     @property
     def network(self):
@@ -91,6 +119,8 @@ class NetworkLayout:
                 units=self.units, act=self.act_codes, w_off=self.w_off, b_off=self.b_off,
                 n_coefs=self.n_coefs, n_params=self.n_params, s_off=self.s_off[:-1],
                 act_param=self.act_params, needs_z=self.needs_z, dropout=self.dropout,
+                n_off=self.__dict__.get("n_off", [-1] * self.n_layers)[:-1],
+                norm_eps=[self.__dict__.get("normalization_eps", 1e-5)] * (self.n_layers - 1),
                 **self.options)
         return network
 
@@ -122,14 +152,19 @@ class NetworkLayout:
         """Per-layer views into ``flat``, one list per name of ``PARAMETERS`` (in that
         order): ``coefs``, ``intercepts`` and PReLU ``slopes``.
 
-        ``slopes`` has one entry per hidden layer: a view for PReLU layers, else None.
+        ``slopes``, ``scales`` and ``offsets`` have one entry per hidden layer: a view
+        where the layer has them (PReLU; normalization), else None.
         """
         coefs = [flat[o:o + i * n].reshape(i, n)
                  for o, (i, n) in zip(self.w_off, self.coef_shapes)]
         intercepts = [flat[o:o + n] for o, n in zip(self.b_off, self.units[1:])]
         slopes = [None if o < 0 else flat[o:o + n]
                   for o, n in zip(self.s_off[:-1], self.units[1:-1])]
-        return coefs, intercepts, slopes
+        n_off = self.__dict__.get("n_off", [-1] * self.n_layers)[:-1]
+        scales = [None if o < 0 else flat[o:o + n] for o, n in zip(n_off, self.units[1:-1])]
+        offsets = [None if o < 0 else flat[o + n:o + 2 * n]
+                   for o, n in zip(n_off, self.units[1:-1])]
+        return coefs, intercepts, slopes, scales, offsets
 
     def pack(self, groups, dtype):
         """A new flat buffer holding copies of ``groups``: per name of ``PARAMETERS``, the
@@ -232,4 +267,7 @@ def init_params(layout, scheme, random_state, dtype, negative_slope=0.01,
             intercepts.append(np.zeros(fan_out))
     slopes = [None if o < 0 else np.full(n, negative_slope)
               for o, n in zip(layout.s_off[:-1], layout.units[1:-1])]
-    return layout.pack((coefs, intercepts, slopes), dtype)
+    n_off = layout.n_off[:-1]
+    scales = [None if o < 0 else np.ones(n) for o, n in zip(n_off, layout.units[1:-1])]
+    offsets = [None if o < 0 else np.zeros(n) for o, n in zip(n_off, layout.units[1:-1])]
+    return layout.pack((coefs, intercepts, slopes, scales, offsets), dtype)

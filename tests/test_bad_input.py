@@ -78,6 +78,8 @@ _COMMON_INVALID = {
     "max_grad_norm": [0, 0.0, -1.0, "inf"],
     "weight_decay": [-1e-4, None, "0.01"],
     "warmup_iters": [-1, 1.5, None],
+    "normalization": ["batchnorm", ("layer", "layer"), ("group",), 1],
+    "normalization_eps": [0, -1e-5, None, "1e-5"],
     "record_history": ["yes", 1, None],
     "early_stopping_metric": ["accuracy", None],
 }

@@ -98,7 +98,7 @@ def make_problem(activations, problem, weighted, n_samples=20, dropout=(0.0, 0.0
     for seed in range(100):
         u = np.random.default_rng(seed).uniform(-1, 1, layout.n_params)
         flat = np.sign(u) * (PARAM_MIN + (0.8 - PARAM_MIN) * np.abs(u))
-        coefs, intercepts, _ = layout.views(flat)
+        coefs, intercepts = layout.views(flat)[:2]
         Z, _ = ref.forward_pass(coefs, intercepts, X, layout.activations, out_activation,
                                 **reference_args(layout, flat, n_samples))
         if min(np.abs(z).min() for z in Z[:-1]) > KINK_MARGIN:
@@ -133,7 +133,7 @@ def finite_differences(trainer, flat):
 
 def reference_loss_gradient(layout, flat, X, Y, sw, problem, l1=0.0):
     loss, out_activation, _ = PROBLEMS[problem]
-    coefs, intercepts, slopes = layout.views(flat)
+    coefs, intercepts, slopes = layout.views(flat)[:3]
     value, cg, ig, sg = ref.backprop(coefs, intercepts, X, Y, sw, layout.activations,
                                      out_activation, loss, ALPHA, l1=l1,
                                      **reference_args(layout, flat, X.shape[0]))
@@ -247,7 +247,7 @@ def test_dropout_masks_follow_step(sparse):
     other = loss_gradient(trainer, flat)
     assert abs(other[0] - at_step[0]) > 1e-6
     # The other step's loss is the reference objective with that step's masks.
-    coefs, intercepts, _ = layout.views(flat)
+    coefs, intercepts = layout.views(flat)[:2]
     expected = ref.backprop(coefs, intercepts, X, Y, sw, layout.activations, "softmax",
                             "log_loss", ALPHA,
                             **reference_args(layout, flat, X.shape[0], DROPOUT_STEP + 1))

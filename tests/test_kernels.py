@@ -1077,7 +1077,7 @@ def make_network(activation, out_activation, dtype, units, rng, dropout=None):
 
 def reference_params(layout, flat):
     """coefs, intercepts and the keyword arguments of ref.forward_pass / ref.backprop."""
-    coefs, intercepts, slopes = layout.views(flat)
+    coefs, intercepts, slopes = layout.views(flat)[:3]
     return coefs, intercepts, dict(act_params=layout.act_params, slopes=slopes)
 
 
