@@ -111,7 +111,7 @@ A1_SHAPE = Workload("A1", "clf", "teacher", 20000, 784, (256, 128), 256, 2, "flo
                     4000, 1)
 A1_ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "selu", "logistic", "tanh", "silu",
                   "softplus", "gelu", "identity")
-ALL_NAMES = list(WORKLOADS) + ["P1", "L1", "A1"]
+ALL_NAMES = list(WORKLOADS) + ["P1", "L1", "A1", "N1"]
 
 
 def log(*a):
@@ -198,13 +198,17 @@ def torch_activation(name, units):
             "prelu": lambda: nn.PReLU(units, init=0.25)}[name]()
 
 
-def torch_fit(w, Xt, yt, epochs, seed=SEED, activation="relu"):
+def torch_fit(w, Xt, yt, epochs, seed=SEED, activation="relu", modern=None):
     """Plain eager loop: nn.Sequential(Linear, ReLU, ..., Linear), torch.optim.Adam,
     minibatches over a freshly shuffled index tensor each epoch, sklearn's L2 term
     0.5 * alpha * sum(||W||^2) / batch_size added to the loss explicitly (weights only).
-    Weights and biases are initialised like sklearn (Glorot uniform, factor 6)."""
+    Weights and biases are initialised like sklearn (Glorot uniform, factor 6).
+    ``modern`` (N1): {"normalization": "layer" or None, "weight_decay", "warmup_iters",
+    "label_smoothing"}: nn.LayerNorm after each hidden Linear, torch.optim.AdamW, a
+    per-step LambdaLR of relumlp's cosine schedule, CrossEntropyLoss(label_smoothing)."""
     torch = _torch
     nn, F = torch.nn, torch.nn.functional
+    modern = modern or {}
     gen = torch.Generator().manual_seed(seed)
     units = w.units
     layers = []
@@ -215,14 +219,27 @@ def torch_fit(w, Xt, yt, epochs, seed=SEED, activation="relu"):
             lin.weight.uniform_(-bound, bound, generator=gen)
             lin.bias.uniform_(-bound, bound, generator=gen)
         layers.append(lin)
+        if i < len(units) - 2 and modern.get("normalization") == "layer":
+            layers.append(nn.LayerNorm(b, eps=1e-5, dtype=Xt.dtype))
         if i < len(units) - 2:
             act = torch_activation(activation, b)
             layers.append(act.to(Xt.dtype) if activation == "prelu" else act)
     model = nn.Sequential(*layers)
     weights = [m.weight for m in model if isinstance(m, nn.Linear)]
-    opt = torch.optim.Adam(model.parameters(), lr=LR, betas=(BETA_1, BETA_2), eps=EPSILON)
     n = Xt.shape[0]
     bs = w.batch
+    sched = None
+    if modern:
+        opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=(BETA_1, BETA_2),
+                                eps=EPSILON, weight_decay=modern.get("weight_decay", 0.0))
+        steps = -(-n // bs)
+        warm, total = modern.get("warmup_iters", 0) * steps, epochs * steps
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (
+            (s + 1) / warm if s < warm else
+            0.5 * (1 + math.cos(math.pi * min((s - warm) / max(total - warm, 1), 1)))))
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=LR, betas=(BETA_1, BETA_2), eps=EPSILON)
+    smoothing = modern.get("label_smoothing", 0.0)
     for _ in range(epochs):
         perm = torch.randperm(n, generator=gen)
         for start in range(0, n, bs):
@@ -230,7 +247,7 @@ def torch_fit(w, Xt, yt, epochs, seed=SEED, activation="relu"):
             xb, yb = Xt[idx], yt[idx]
             out = model(xb)
             if w.task == "clf":
-                loss = F.cross_entropy(out, yb)
+                loss = F.cross_entropy(out, yb, label_smoothing=smoothing)
             else:
                 loss = 0.5 * F.mse_loss(out, yb)
             penalty = sum((W * W).sum() for W in weights)
@@ -238,6 +255,8 @@ def torch_fit(w, Xt, yt, epochs, seed=SEED, activation="relu"):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
     model.eval()
     return model
 
@@ -262,7 +281,7 @@ def torch_score(w, model, Xt, y):
 RELUMLP_EXTRA = {}     # e.g. {"weight_init": "sklearn"} from --relumlp-weight-init
 
 
-def make_estimator(impl, w, epochs, activation="relu"):
+def make_estimator(impl, w, epochs, activation="relu", modern=None):
     params = dict(hidden_layer_sizes=w.hidden, activation=activation, solver="adam", alpha=ALPHA,
                   batch_size=w.batch, learning_rate_init=LR, max_iter=epochs, shuffle=True,
                   random_state=SEED, tol=0.0, n_iter_no_change=10**9, early_stopping=False,
@@ -270,6 +289,11 @@ def make_estimator(impl, w, epochs, activation="relu"):
     if impl == "relumlp":
         cls = ReLUMLPClassifier if w.task == "clf" else ReLUMLPRegressor
         params.update(RELUMLP_EXTRA)
+        if modern:
+            params.update(normalization=modern.get("normalization"),
+                          weight_decay=modern.get("weight_decay", 0.0),
+                          learning_rate="cosine", warmup_iters=modern.get("warmup_iters", 0),
+                          label_smoothing=modern.get("label_smoothing", 0.0))
     else:
         cls = MLPClassifier if w.task == "clf" else MLPRegressor
     return cls(**params)
@@ -278,16 +302,18 @@ def make_estimator(impl, w, epochs, activation="relu"):
 class Runner:
     """Fit / score one implementation on one workload's data."""
 
-    def __init__(self, impl, w, X, y, activation="relu"):
+    def __init__(self, impl, w, X, y, activation="relu", modern=None):
         self.impl, self.w, self.X, self.y = impl, w, X, y
         self.activation = activation
+        self.modern = modern
         if impl == "torch":
             self.Xt, self.yt = torch_tensors(w, X, y)   # created once, outside timing
 
     def fit(self, epochs):
         if self.impl == "torch":
-            return torch_fit(self.w, self.Xt, self.yt, epochs, activation=self.activation)
-        est = make_estimator(self.impl, self.w, epochs, self.activation)
+            return torch_fit(self.w, self.Xt, self.yt, epochs, activation=self.activation,
+                             modern=self.modern)
+        est = make_estimator(self.impl, self.w, epochs, self.activation, self.modern)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             est.fit(self.X, self.y)
@@ -633,6 +659,51 @@ def run_activations(args, impls):
             cells += [fmt(med(act, "torch")),
                       f"{paired((act, 'torch'), ('relu', 'torch')):.2f}",
                       f"{paired((act, 'torch'), (act, 'relumlp')):.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+N1_CONFIGS = {
+    "plain (Adam)": None,
+    "AdamW + cosine + smoothing": {"weight_decay": 1e-2, "warmup_iters": 1,
+                                   "label_smoothing": 0.1},
+    "+ layer norm": {"normalization": "layer", "weight_decay": 1e-2, "warmup_iters": 1,
+                     "label_smoothing": 0.1},
+}
+
+
+def run_modern(args, impls):
+    """N1: the A1 fit (relu) plain, with AdamW + cosine warm-up + label smoothing, and
+    with layer norm on top, relumlp beside PyTorch's same network; each repeat runs every
+    configuration in turn. Returns the section's Markdown."""
+    w = A1_SHAPE
+    n, epochs = w.size(args.quick)
+    X, y = make_data(w, args.quick)
+    impls = [i for i in impls if i != "sklearn"]
+    log(f"[N1] data {data_desc(w, n)} {w.dtype}, batch {w.batch}, {epochs} epochs")
+    runners = {(c, impl): Runner(impl, w, X, y, modern=m)
+               for c, m in N1_CONFIGS.items() for impl in impls}
+    times = {key: [] for key in runners}
+    for _ in range(args.repeats):
+        for key in runners:
+            gc.collect()
+            t0 = time.perf_counter()
+            runners[key].fit(epochs)
+            times[key].append((time.perf_counter() - t0) / epochs)
+    base = "plain (Adam)"
+    head = ["configuration", "relumlp s/epoch", "÷ relumlp plain"]
+    if "torch" in impls:
+        head += ["torch s/epoch", "torch ÷ relumlp (>1: relumlp faster)"]
+    lines = [f"N1: {data_desc(w, n)} {w.dtype}, relu, batch {w.batch}, {epochs} epochs; "
+             f"{args.repeats} repeats, configurations in turn; medians, ratios paired",
+             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in N1_CONFIGS:
+        ours = times[c, "relumlp"]
+        cells = [c, fmt(float(np.median(ours))),
+                 f"{float(np.median(np.divide(ours, times[base, 'relumlp']))):.2f}"]
+        if "torch" in impls:
+            cells += [fmt(float(np.median(times[c, "torch"]))),
+                      f"{float(np.median(np.divide(times[c, 'torch'], ours))):.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -1031,7 +1102,7 @@ def main(argv=None):
         peak = gemm_peak(args.quick)
         scipy_peak = scipy_blas_peak()
         header = header_lines(args, torch, peak, scipy_peak,
-                              training + [n for n in ("P1", "L1", "A1") if n in selected])
+                              training + [n for n in ("P1", "L1", "A1", "N1") if n in selected])
         print("\n".join(header), flush=True)
 
         log("warm-up fits ...")
@@ -1052,6 +1123,7 @@ def main(argv=None):
             gc.collect()
             p1 = run_p1_latency(args, impls)
         a1 = run_activations(args, impls) if "A1" in selected else ""
+        n1 = run_modern(args, impls) if "N1" in selected else ""
     if "L1" in selected:
         run_contention(args, impls, idle, rows)
 
@@ -1069,7 +1141,7 @@ def main(argv=None):
     print("\n".join(tail))
     print()
     print(table)
-    for section in (p1, a1):
+    for section in (p1, a1, n1):
         if section:
             print("\n" + section)
             table = table + "\n\n" + section
