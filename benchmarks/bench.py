@@ -203,8 +203,9 @@ def torch_fit(w, Xt, yt, epochs, seed=SEED, activation="relu", modern=None):
     minibatches over a freshly shuffled index tensor each epoch, sklearn's L2 term
     0.5 * alpha * sum(||W||^2) / batch_size added to the loss explicitly (weights only).
     Weights and biases are initialised like sklearn (Glorot uniform, factor 6).
-    ``modern`` (N1): {"normalization": "layer" or None, "weight_decay", "warmup_iters",
-    "label_smoothing"}: nn.LayerNorm after each hidden Linear, torch.optim.AdamW, a
+    ``modern`` (N1): {"normalization": "layer", "batch" or None, "weight_decay",
+    "warmup_iters", "label_smoothing"}: nn.LayerNorm / nn.BatchNorm1d after each hidden
+    Linear, torch.optim.AdamW, a
     per-step LambdaLR of relumlp's cosine schedule, CrossEntropyLoss(label_smoothing)."""
     torch = _torch
     nn, F = torch.nn, torch.nn.functional
@@ -221,6 +222,8 @@ def torch_fit(w, Xt, yt, epochs, seed=SEED, activation="relu", modern=None):
         layers.append(lin)
         if i < len(units) - 2 and modern.get("normalization") == "layer":
             layers.append(nn.LayerNorm(b, eps=1e-5, dtype=Xt.dtype))
+        if i < len(units) - 2 and modern.get("normalization") == "batch":
+            layers.append(nn.BatchNorm1d(b, eps=1e-5, momentum=0.1, dtype=Xt.dtype))
         if i < len(units) - 2:
             act = torch_activation(activation, b)
             layers.append(act.to(Xt.dtype) if activation == "prelu" else act)
@@ -669,12 +672,14 @@ N1_CONFIGS = {
                                    "label_smoothing": 0.1},
     "+ layer norm": {"normalization": "layer", "weight_decay": 1e-2, "warmup_iters": 1,
                      "label_smoothing": 0.1},
+    "+ batch norm": {"normalization": "batch", "weight_decay": 1e-2, "warmup_iters": 1,
+                     "label_smoothing": 0.1},
 }
 
 
 def run_modern(args, impls):
     """N1: the A1 fit (relu) plain, with AdamW + cosine warm-up + label smoothing, and
-    with layer norm on top, relumlp beside PyTorch's same network; each repeat runs every
+    with layer norm or batch norm on top, relumlp beside PyTorch's same network; each repeat runs every
     configuration in turn. Returns the section's Markdown."""
     w = A1_SHAPE
     n, epochs = w.size(args.quick)

@@ -151,6 +151,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "normalization": [StrOptions(set(NORMALIZATIONS)), tuple, list, None],
         "normalization_eps": [Interval(Real, 0, None, closed="neither")],
+        "normalization_momentum": [Interval(Real, 0, 1, closed="both")],
         "warmup_iters": [Interval(Integral, 0, None, closed="left")],
         "record_history": ["boolean"],
         "early_stopping_metric": [StrOptions({"score", "loss"})],
@@ -203,7 +204,7 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         for v in norms:
             if v is not None and v not in NORMALIZATIONS:
                 raise InvalidParameterError(
-                    f"normalization entries must be None or one of {list(NORMALIZATIONS)}, "
+                    f"normalization entries must be None or one of {sorted(NORMALIZATIONS)}, "
                     f"got {self.normalization!r}.")
         return norms
 
@@ -253,7 +254,8 @@ class _BaseReLUMLP(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         return NetworkLayout(units, names, out_activation, params,
                              self._dropout_rates(n_hidden),
                              normalization=self._normalizations(n_hidden),
-                             normalization_eps=self.normalization_eps)
+                             normalization_eps=self.normalization_eps,
+                             normalization_momentum=self.normalization_momentum)
 
     # ------------------------------------------------------------------ fitting
     # Kept across the rollback of a failed fit: the callback machinery's own state.
@@ -961,17 +963,27 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
     max_grad_norm : float, default=None
         Clip each minibatch gradient (all parameters together) to this Euclidean norm
         before the optimizer step. None disables clipping; lbfgs ignores it.
-    normalization : {None, 'layer'} or tuple, default=None
+    normalization : {None, 'batch', 'layer'} or tuple, default=None
         Normalization of the hidden layers, one value for all or one per hidden layer:
-        linear -> normalization -> activation. 'layer' normalizes each row's
-        pre-activations of the layer to mean 0 and variance 1 (biased, over the layer's
-        units, plus ``normalization_eps``), then scales and shifts them by a learned
-        scale (initially 1) and offset (initially 0) per unit, updated by the optimizer
-        and not penalised by ``alpha`` / ``alpha_l1``; training and prediction compute
-        the same. Fitted: ``normalization_scales_`` and ``normalization_offsets_``.
-        Dead-unit counts and ``history_`` see the normalized pre-activation.
+        linear -> normalization -> activation, then a learned scale (initially 1) and
+        offset (initially 0) per unit, updated by the optimizer and not penalised by
+        ``alpha`` / ``alpha_l1`` (fitted: ``normalization_scales_``,
+        ``normalization_offsets_``). 'layer' normalizes each row over the layer's units
+        (mean 0, biased variance 1, plus ``normalization_eps``), the same in training
+        and prediction. 'batch' normalizes each unit over the minibatch in training
+        (mean and biased variance, weighted by ``sample_weight`` as the loss is, so a
+        row of weight 2 counts as that row twice) and with running statistics in
+        prediction (fitted: ``running_means_``, ``running_vars_``, updated after every
+        minibatch with ``normalization_momentum``, the running variance from the
+        unbiased batch variance, as PyTorch's ``BatchNorm1d``);
+        lbfgs normalizes over the full batch and sets the running statistics to the
+        whole data's. Batch-normalized fits run the serial epoch (its kernels parallel
+        inside). Dead-unit counts and ``history_`` see the normalized pre-activation.
     normalization_eps : float, default=1e-5
         Added to the variance of a normalized layer.
+    normalization_momentum : float, default=0.1
+        Weight of each minibatch in batch norm's running statistics (PyTorch's
+        convention: ``running = (1 - momentum) * running + momentum * batch``).
     weight_decay : float, default=0.0
         Decoupled weight decay (sgd and adam): before each update the weights (not the
         intercepts or PReLU slopes) are scaled by ``1 - lr * weight_decay``, ``lr`` the
@@ -1041,6 +1053,9 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
     normalization_scales_, normalization_offsets_ : list of (ndarray or None)
         The learned scale and offset of each normalized hidden layer (None for the
         other layers).
+    running_means_, running_vars_ : list of (ndarray or None)
+        Batch norm's running statistics of each batch-normalized hidden layer (None
+        for the other layers).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of str
@@ -1129,6 +1144,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         warmup_iters=0,
         normalization=None,
         normalization_eps=1e-5,
+        normalization_momentum=0.1,
         record_history=True,
         early_stopping_metric="score",
         class_weight=None,
@@ -1167,6 +1183,7 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         self.warmup_iters = warmup_iters
         self.normalization = normalization
         self.normalization_eps = normalization_eps
+        self.normalization_momentum = normalization_momentum
         self.record_history = record_history
         self.early_stopping_metric = early_stopping_metric
         self.class_weight = class_weight
@@ -1490,17 +1507,27 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
     max_grad_norm : float, default=None
         Clip each minibatch gradient (all parameters together) to this Euclidean norm
         before the optimizer step. None disables clipping; lbfgs ignores it.
-    normalization : {None, 'layer'} or tuple, default=None
+    normalization : {None, 'batch', 'layer'} or tuple, default=None
         Normalization of the hidden layers, one value for all or one per hidden layer:
-        linear -> normalization -> activation. 'layer' normalizes each row's
-        pre-activations of the layer to mean 0 and variance 1 (biased, over the layer's
-        units, plus ``normalization_eps``), then scales and shifts them by a learned
-        scale (initially 1) and offset (initially 0) per unit, updated by the optimizer
-        and not penalised by ``alpha`` / ``alpha_l1``; training and prediction compute
-        the same. Fitted: ``normalization_scales_`` and ``normalization_offsets_``.
-        Dead-unit counts and ``history_`` see the normalized pre-activation.
+        linear -> normalization -> activation, then a learned scale (initially 1) and
+        offset (initially 0) per unit, updated by the optimizer and not penalised by
+        ``alpha`` / ``alpha_l1`` (fitted: ``normalization_scales_``,
+        ``normalization_offsets_``). 'layer' normalizes each row over the layer's units
+        (mean 0, biased variance 1, plus ``normalization_eps``), the same in training
+        and prediction. 'batch' normalizes each unit over the minibatch in training
+        (mean and biased variance, weighted by ``sample_weight`` as the loss is, so a
+        row of weight 2 counts as that row twice) and with running statistics in
+        prediction (fitted: ``running_means_``, ``running_vars_``, updated after every
+        minibatch with ``normalization_momentum``, the running variance from the
+        unbiased batch variance, as PyTorch's ``BatchNorm1d``);
+        lbfgs normalizes over the full batch and sets the running statistics to the
+        whole data's. Batch-normalized fits run the serial epoch (its kernels parallel
+        inside). Dead-unit counts and ``history_`` see the normalized pre-activation.
     normalization_eps : float, default=1e-5
         Added to the variance of a normalized layer.
+    normalization_momentum : float, default=0.1
+        Weight of each minibatch in batch norm's running statistics (PyTorch's
+        convention: ``running = (1 - momentum) * running + momentum * batch``).
     weight_decay : float, default=0.0
         Decoupled weight decay (sgd and adam): before each update the weights (not the
         intercepts or PReLU slopes) are scaled by ``1 - lr * weight_decay``, ``lr`` the
@@ -1557,6 +1584,9 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
     normalization_scales_, normalization_offsets_ : list of (ndarray or None)
         The learned scale and offset of each normalized hidden layer (None for the
         other layers).
+    running_means_, running_vars_ : list of (ndarray or None)
+        Batch norm's running statistics of each batch-normalized hidden layer (None
+        for the other layers).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of str
@@ -1649,6 +1679,7 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         warmup_iters=0,
         normalization=None,
         normalization_eps=1e-5,
+        normalization_momentum=0.1,
         record_history=True,
         early_stopping_metric="score",
     ):
@@ -1686,6 +1717,7 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         self.warmup_iters = warmup_iters
         self.normalization = normalization
         self.normalization_eps = normalization_eps
+        self.normalization_momentum = normalization_momentum
         self.record_history = record_history
         self.early_stopping_metric = early_stopping_metric
 

@@ -407,6 +407,129 @@ cdef void _layer_norm_backward(
             d[j] = rstd[i] * (gamma[j] * d[j] - a1 - q[j] * a2)
 
 
+cdef void _batch_norm_forward(
+        floating* Z,               # IN/OUT: X @ W on entry, gamma * zhat + beta on exit
+        const floating* b,         # IN: (m,) intercepts
+        const floating* nparams,   # IN: (4m,) scales, offsets, running means, running vars
+        floating* Zhat,            # OUT (training): (n, m) normalised values
+        floating* stats,           # OUT (training): (3m + 1,) batch means, variances,
+                                   # 1 / std, then the summed weight
+        const floating* sw,        # IN (training): (n,) sample weights, or NULL (all 1)
+        Py_ssize_t n, Py_ssize_t m, double eps, bint training,
+        int n_threads) noexcept nogil:
+    """Batch normalization of (Z + b) by unit: in training with the batch's mean and
+    biased variance weighted by the sample weights (as the loss is: a row of weight 2
+    counts as that row twice; sums in double, rows in order: no dependence on threads),
+    in prediction with the running ones."""
+    cdef const floating* gamma = nparams
+    cdef const floating* beta = nparams + m
+    cdef Py_ssize_t i, j
+    cdef floating* z
+    cdef floating* q
+    cdef double* acc
+    cdef double d, w, total
+    for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
+        z = Z + i * m
+        for j in range(m):
+            z[j] = z[j] + b[j]
+    if not training:
+        for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
+            z = Z + i * m
+            for j in range(m):
+                z[j] = gamma[j] * ((z[j] - nparams[2 * m + j])
+                                   / <floating> sqrt(nparams[3 * m + j] + eps)) + beta[j]
+        return
+    acc = <double*> calloc(2 * m, sizeof(double))
+    total = 0
+    for i in range(n):
+        w = sw[i] if sw != NULL else 1.0
+        total += w
+        z = Z + i * m
+        for j in range(m):
+            acc[j] += w * z[j]
+    for j in range(m):
+        acc[j] /= total
+    for i in range(n):
+        w = sw[i] if sw != NULL else 1.0
+        z = Z + i * m
+        for j in range(m):
+            d = z[j] - acc[j]
+            acc[m + j] += w * d * d
+    for j in range(m):
+        stats[j] = <floating> acc[j]
+        stats[m + j] = <floating> (acc[m + j] / total)
+        stats[2 * m + j] = <floating> (1.0 / sqrt(acc[m + j] / total + eps))
+    stats[3 * m] = <floating> total
+    free(acc)
+    for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
+        z = Z + i * m
+        q = Zhat + i * m
+        for j in range(m):
+            q[j] = (z[j] - stats[j]) * stats[2 * m + j]
+            z[j] = gamma[j] * q[j] + beta[j]
+
+
+cdef void _batch_norm_backward(
+        floating* D,               # IN/OUT: dL/dY on entry, dL/dZ on exit
+        const floating* Zhat,      # IN: (n, m)
+        const floating* stats,     # IN: (3m,) from the forward pass
+        const floating* gamma,     # IN: (m,)
+        floating* G,               # OUT (IN/OUT if accumulate): dgamma, dbeta, then 2m zeros
+        const floating* sw,        # IN: (n,) sample weights, or NULL (all 1)
+        Py_ssize_t n, Py_ssize_t m, bint accumulate, int n_threads) noexcept nogil:
+    """dZ_i = rstd (g_i - w_i / W (sum_k g_k + zhat_i sum_k g_k zhat_k)) by unit with
+    g = gamma dY and W the summed weight (w_i / W = 1 / n unweighted); the running
+    statistics get a zero gradient (the optimizer leaves them alone)."""
+    cdef Py_ssize_t i, j
+    cdef double* acc = <double*> calloc(2 * m, sizeof(double))
+    cdef floating* d
+    cdef const floating* q
+    cdef floating share
+    if not accumulate:
+        for j in range(4 * m):
+            G[j] = 0
+    for i in range(n):
+        d = D + i * m
+        q = Zhat + i * m
+        for j in range(m):
+            G[j] = G[j] + d[j] * q[j]
+            G[m + j] = G[m + j] + d[j]
+            acc[j] += gamma[j] * d[j]
+            acc[m + j] += gamma[j] * d[j] * q[j]
+    for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
+        d = D + i * m
+        q = Zhat + i * m
+        share = (sw[i] if sw != NULL else 1) / stats[3 * m]
+        for j in range(m):
+            d[j] = stats[2 * m + j] * (gamma[j] * d[j] - share * (<floating> acc[j]
+                                       + q[j] * <floating> acc[m + j]))
+    free(acc)
+
+
+cdef void _update_running(const Net* net, floating* params, const floating* acts,
+                          Py_ssize_t n, double momentum) noexcept nogil:
+    """After a training step: running mean and variance of every batch-norm layer move
+    toward the batch's (PyTorch's convention: the unbiased variance). ``n`` is unused:
+    the statistics carry their summed weight."""
+    cdef Py_ssize_t l, j, m
+    cdef floating* rm
+    cdef floating* rv
+    cdef const floating* st
+    cdef double unbias, total
+    for l in range(net.n_layers - 1):
+        if net.n_off[l] < 0 or net.norm_kind[l] != 2:
+            continue
+        m = net.units[l + 1]
+        rm = params + net.n_off[l] + 2 * m
+        rv = rm + m
+        st = acts + net.v_off[l]
+        total = st[3 * m]  # the summed weight: W / (W - 1) unbiases (n / (n - 1) unweighted)
+        unbias = total / (total - 1) if total > 1 else 1.0
+        for j in range(m):
+            rm[j] = <floating> ((1 - momentum) * rm[j] + momentum * st[j])
+            rv[j] = <floating> ((1 - momentum) * rv[j] + momentum * st[m + j] * unbias)
+
+
 cdef void _bias_output_forward(
         floating* Z,               # IN/OUT: X @ W on entry, output activation on exit
         const floating* b,         # IN: (m,)
@@ -860,7 +983,10 @@ cdef struct Net:
     const double* act_param        # L activation parameters (leaky slope, elu alpha)
     const double* dropout          # L dropout rates (0 for none, and when predicting)
     const Py_ssize_t* n_off        # L offsets of layer-norm scales, offsets after (-1: none)
-    const double* norm_eps         # L layer-norm epsilons
+    const double* norm_eps         # L normalization epsilons
+    const Py_ssize_t* norm_kind    # L normalization kinds: 0 none, 1 layer, 2 batch
+    double norm_momentum           # running statistics' momentum (batch norm)
+    bint training                  # batch norm: batch statistics (else running ones)
     const Py_ssize_t* q_off        # L offsets of the normalised values zhat in acts
     const Py_ssize_t* v_off        # L offsets of the per-row 1 / std in acts
     Py_ssize_t n_coefs             # coefs come first in the flat buffer: [0, n_coefs)
@@ -889,6 +1015,7 @@ cdef struct Batch:
     long long* counts          # per-unit counts of z <= 0 of the hidden layers, or NULL
     Py_ssize_t counts_stride   # counters per thread slot (total hidden units)
     int* nonfinite             # set to 1 if the first layer's product has NaN/inf, or NULL
+    const void* sw             # training: the rows' sample weights (batch norm), or NULL
 
 
 cdef struct Terms:
@@ -953,7 +1080,12 @@ cdef void _forward(
             _bias_output_forward(Z, params + net.b_off[l], n, n_out, net.act[l], n_threads)
             continue
         slopes = params + net.s_off[l] if net.s_off[l] >= 0 else NULL
-        if net.n_off[l] >= 0:
+        if net.n_off[l] >= 0 and net.norm_kind[l] == 2:
+            _batch_norm_forward(Z, params + net.b_off[l], params + net.n_off[l],
+                                acts + net.q_off[l] + r * n_out, acts + net.v_off[l],
+                                <const floating*> batch.sw, n, n_out, net.norm_eps[l],
+                                net.training, n_threads)
+        elif net.n_off[l] >= 0:
             _layer_norm_forward(Z, params + net.b_off[l], params + net.n_off[l],
                                 params + net.n_off[l] + n_out,
                                 acts + net.q_off[l] + r * n_out, acts + net.v_off[l] + r,
@@ -1005,7 +1137,13 @@ cdef void _backward_deltas(
             NULL if net.s_off[l - 1] < 0 else (
                 S + (net.s_off[l - 1] - s_start) if S != NULL else G + net.s_off[l - 1]),
             accumulate, n_threads)
-        if net.n_off[l - 1] >= 0:
+        if net.n_off[l - 1] >= 0 and net.norm_kind[l - 1] == 2:
+            _batch_norm_backward(
+                D_prev, acts + net.q_off[l - 1] + r * n_in, acts + net.v_off[l - 1],
+                params + net.n_off[l - 1],
+                S + (net.n_off[l - 1] - s_start) if S != NULL else G + net.n_off[l - 1],
+                <const floating*> batch.sw, n, n_in, accumulate, n_threads)
+        elif net.n_off[l - 1] >= 0:
             _layer_norm_backward(
                 D_prev, acts + net.q_off[l - 1] + r * n_in, acts + net.v_off[l - 1] + r,
                 params + net.n_off[l - 1],
@@ -1069,13 +1207,15 @@ cdef double _batch_raw_loss_gradient(
     and leaves raw (unnormalised, unpenalised) gradient sums in G."""
     cdef Py_ssize_t n_out = net.units[net.n_layers]
     cdef double raw
-    _forward(net, batch, params, acts, out, terms.seed, terms.n_threads)
-    raw = _loss_sum(out, Y, sw, batch.n, n_out, terms.loss, terms.clip_eps)
-    _output_delta(out, Y, sw, deltas + net.d_off[net.n_layers - 1], batch.n, n_out,
+    cdef Batch b = batch[0]
+    b.sw = sw                  # batch norm weighs its statistics like the loss
+    _forward(net, &b, params, acts, out, terms.seed, terms.n_threads)
+    raw = _loss_sum(out, Y, sw, b.n, n_out, terms.loss, terms.clip_eps)
+    _output_delta(out, Y, sw, deltas + net.d_off[net.n_layers - 1], b.n, n_out,
                   terms.n_threads)
-    _backward_deltas(net, batch, params, acts, deltas, G, accumulate, terms.seed,
+    _backward_deltas(net, &b, params, acts, deltas, G, accumulate, terms.seed,
                      terms.n_threads)
-    _backward_grads(net, batch, acts, deltas, G, 0, 1, accumulate, terms.n_threads)
+    _backward_grads(net, &b, acts, deltas, G, 0, 1, accumulate, terms.n_threads)
     return raw
 
 
@@ -1160,7 +1300,8 @@ _HIDDEN_FIELDS = {
     "needs_z": (0, np.intp),        # f' needs z (Z kept apart from A)
     "dropout": (0.0, np.float64),   # inverted dropout rate (training only)
     "n_off": (-1, np.intp),         # offset of the layer-norm scales, then offsets (-1: none)
-    "norm_eps": (1e-5, np.float64),  # layer-norm epsilon
+    "norm_eps": (1e-5, np.float64),  # normalization epsilon
+    "norm_kind": (0, np.intp),      # 0 none, 1 layer norm, 2 batch norm
 }
 
 
@@ -1176,13 +1317,14 @@ cdef class Network:
     ``[n_coefs, n_params)``.
     """
     cdef readonly Py_ssize_t n_layers, n_coefs, n_params, n_hidden_units, max_hidden
-    cdef Py_ssize_t[::1] _units, _w_off, _b_off, _s_off, _act, _needs_z, _n_off
+    cdef Py_ssize_t[::1] _units, _w_off, _b_off, _s_off, _act, _needs_z, _n_off, _norm_kind
     cdef double[::1] _act_param, _dropout, _no_dropout, _norm_eps
-    cdef readonly bint normalized
+    cdef readonly bint normalized, batch_normalized
+    cdef readonly double norm_momentum
     cdef dict _spec
 
     def __init__(self, *, units, act, w_off, b_off, Py_ssize_t n_coefs,
-                 Py_ssize_t n_params, **hidden):
+                 Py_ssize_t n_params, double norm_momentum=0.1, **hidden):
         cdef Py_ssize_t L = len(units) - 1, l
         cdef dict fields = {}
         if L < 1:
@@ -1217,7 +1359,14 @@ cdef class Network:
         self._dropout = fields["dropout"]
         self._n_off = fields["n_off"]
         self._norm_eps = fields["norm_eps"]
+        self._norm_kind = fields["norm_kind"]
         self.normalized = bool((np.asarray(self._n_off) >= 0).any())
+        self.batch_normalized = bool(((np.asarray(self._n_off) >= 0)
+                                      & (np.asarray(self._norm_kind) == 2)).any())
+        if not 0 <= norm_momentum <= 1:
+            raise ValueError("norm_momentum must be in [0, 1]")
+        self.norm_momentum = norm_momentum
+        self._spec["norm_momentum"] = norm_momentum
         self._no_dropout = np.zeros(L, dtype=np.float64)
         self.n_hidden_units = 0
         self.max_hidden = 0
@@ -1237,7 +1386,8 @@ cdef class Network:
                 raise ValueError(f"the slopes of layer {l} fall outside [n_coefs, n_params)")
             if self._n_off[l] >= 0 and not (
                     self._b_off[L - 1] + self._units[L] <= self._n_off[l]
-                    and self._n_off[l] + 2 * self._units[l + 1] <= n_params):
+                    and self._n_off[l] + (4 if self._norm_kind[l] == 2 else 2)
+                    * self._units[l + 1] <= n_params):
                 raise ValueError(f"the normalization parameters of layer {l} fall outside "
                                  "[end of the intercepts, n_params)")
             if self._n_off[l] >= 0 and not self._norm_eps[l] > 0:
@@ -1329,8 +1479,8 @@ cdef class Workspace:
             if network._n_off[l] >= 0:
                 q_off[l] = cur
                 cur += width
-                v_off[l] = cur
-                cur += rows
+                v_off[l] = cur     # layer norm: 1 / std per row; batch norm: 3 per unit
+                cur += max(rows, 3 * network._units[l + 1] + 1)
         self.acts = np.empty(max(cur, 1), dtype=self.dtype)
         cur = 0
         for l in range(L):
@@ -1366,6 +1516,9 @@ cdef class Workspace:
         self.net.v_off = v_off
         self.net.n_off = &network._n_off[0]
         self.net.norm_eps = &network._norm_eps[0]
+        self.net.norm_kind = &network._norm_kind[0]
+        self.net.norm_momentum = network.norm_momentum
+        self.net.training = training
 
     def layer(self, Py_ssize_t l, Py_ssize_t n):
         """``(Z, A)``: views of hidden layer ``l``'s pre-activations and activations for
@@ -1593,6 +1746,7 @@ cdef struct EpochData:
     const void* sw              # (n_samples,)
     const Py_ssize_t* idx       # the epoch's sample order
     bint shuffled               # idx is not 0, 1, 2, ...: batches are gathered
+    bint batch_normalized       # update the running statistics after each step
     void* X_batch               # gather buffers (batch_size rows)
     void* Y_batch
     void* sw_batch
@@ -1674,6 +1828,8 @@ cdef double _epoch_serial(const EpochData* e, Batch* batch, Step* st,
         penalty = _fused_step(W, G, <floating*> e.S1, <floating*> e.S2, net.n_coefs,
                               net.n_params, st, e.partials, e.terms.alpha, e.terms.l1,
                               e.terms.n_threads)
+        if e.batch_normalized:
+            _update_running(net, W, <const floating*> e.acts, n_b, net.norm_momentum)
         bi += 1
         start += n_b
     return acc
@@ -1901,8 +2057,11 @@ def sgd_epoch(params, Workspace ws, Dataset data, const Py_ssize_t[::1] idx,
     partials = np.empty(2 * e.n_chunks, dtype=np.float64)
     e.partials = <double*> cnp.PyArray_DATA(partials)
     # The sequencer counts tickets (3 phases x parts per batch) in a C int.
+    e.batch_normalized = network.batch_normalized
+    # Batch norm needs the whole minibatch's statistics before any row goes on: the
+    # serial epoch (its kernels parallel inside, statistics summed in row order).
     if row_parts > 1 and e.X != NULL and obj.max_grad_norm <= 0 and \
-            3 * e.n_batches * row_parts < 2147483647:
+            not network.batch_normalized and 3 * e.n_batches * row_parts < 2147483647:
         st.finalize = True
         row_loss = np.empty(ws.rows, dtype=np.float64)
         rs.seq = &seq
@@ -2313,6 +2472,18 @@ def adam_update(floating[::1] params, const floating[::1] grads, floating[::1] m
     st.beta_2 = beta_2
     st.epsilon = epsilon
     _update_only(&params[0], &grads[0], &m[0], &v[0], params.shape[0], &st, n_threads)
+
+
+def set_running_statistics(params, Workspace ws, Py_ssize_t n):
+    """Batch norm after a full-batch (lbfgs) fit: every running mean and variance set to
+    the statistics of the last training pass of ``ws`` over ``n`` rows."""
+    cdef void* W = ws._check(params, True)
+    if not ws.training:
+        raise ValueError("set_running_statistics reads a training workspace")
+    if ws.dtype == np.float64:
+        _update_running(&ws.net, <double*> W, <const double*> cnp.PyArray_DATA(ws.acts), n, 1.0)
+    else:
+        _update_running(&ws.net, <float*> W, <const float*> cnp.PyArray_DATA(ws.acts), n, 1.0)
 
 
 def fused_step(params, grads, Optimizer opt, Objective obj, Py_ssize_t n_coefs,

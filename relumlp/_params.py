@@ -2,7 +2,9 @@
 
 The flat buffer holds every weight matrix (row-major, layer by layer), then every
 intercept vector (the order scikit-learn's MLP uses for lbfgs), then the learned PReLU
-slopes, then the layer-normalization scales and offsets. ``coefs_``, ``intercepts_``,
+slopes, then per normalized layer its scales and offsets (and, for batch norm, its
+running means and variances: in the buffer so that they are saved, checkpointed and
+restored with the rest, with a zero gradient, so that the optimizer leaves them alone). ``coefs_``, ``intercepts_``,
 ``prelu_slopes_``, ``normalization_scales_`` and ``normalization_offsets_`` are NumPy
 views into it;
 gradients and optimizer state are flat buffers of the same length. Only the weights
@@ -22,9 +24,9 @@ from relumlp._activations import (
 # The learned per-layer parameters, in the order of the flat buffer and of
 # NetworkLayout.views: the fitted attributes that view the buffer.
 PARAMETERS = ("coefs_", "intercepts_", "prelu_slopes_", "normalization_scales_",
-              "normalization_offsets_")
-# Normalizations a hidden layer can have (None: none).
-NORMALIZATIONS = ("layer",)
+              "normalization_offsets_", "running_means_", "running_vars_")
+# Normalizations a hidden layer can have (None: none), by kernel code.
+NORMALIZATIONS = {"layer": 1, "batch": 2}
 
 
 class NetworkLayout:
@@ -47,14 +49,17 @@ class NetworkLayout:
         layer (None where the layer does without). ONNX export and ``to_sklearn``
         refuse a network that uses any (``used_options``) until they learn it.
     normalization : list of (str or None), default=None
-        Per hidden layer: 'layer' (layer normalization of the pre-activation, with a
-        learned scale and offset per unit) or None.
+        Per hidden layer: 'layer' or 'batch' (normalization of the pre-activation, with
+        a learned scale and offset per unit) or None.
     normalization_eps : float, default=1e-5
         The epsilon added to the variance.
+    normalization_momentum : float, default=0.1
+        Batch norm's running statistics: ``(1 - momentum) * running + momentum * batch``.
     """
 
     def __init__(self, layer_units, activations, out_activation, act_params=None,
-                 dropout=None, options=None, normalization=None, normalization_eps=1e-5):
+                 dropout=None, options=None, normalization=None, normalization_eps=1e-5,
+                 normalization_momentum=0.1):
         self.units = [int(u) for u in layer_units]
         self.n_layers = len(self.units) - 1
         n_hidden = self.n_layers - 1
@@ -79,13 +84,15 @@ class NetworkLayout:
         self.s_off.append(-1)
         self.normalization = list(normalization or [None] * n_hidden)
         self.normalization_eps = float(normalization_eps)
+        self.normalization_momentum = float(normalization_momentum)
         self.n_off = []
         for width, norm in zip(self.units[1:-1], self.normalization):
             if norm is None:
                 self.n_off.append(-1)
             elif norm in NORMALIZATIONS:
                 self.n_off.append(start)
-                start += 2 * width  # scales, then offsets
+                # scales, offsets (batch norm: then running means and variances)
+                start += (4 if norm == "batch" else 2) * width
             else:
                 raise ValueError(f"unknown normalization {norm!r}")
         self.n_off.append(-1)
@@ -121,6 +128,9 @@ class NetworkLayout:
                 act_param=self.act_params, needs_z=self.needs_z, dropout=self.dropout,
                 n_off=self.__dict__.get("n_off", [-1] * self.n_layers)[:-1],
                 norm_eps=[self.__dict__.get("normalization_eps", 1e-5)] * (self.n_layers - 1),
+                norm_kind=[NORMALIZATIONS.get(k, 0) if k else 0
+                           for k in self.__dict__.get("normalization", [None] * (self.n_layers - 1))],
+                norm_momentum=self.__dict__.get("normalization_momentum", 0.1),
                 **self.options)
         return network
 
@@ -152,8 +162,9 @@ class NetworkLayout:
         """Per-layer views into ``flat``, one list per name of ``PARAMETERS`` (in that
         order): ``coefs``, ``intercepts`` and PReLU ``slopes``.
 
-        ``slopes``, ``scales`` and ``offsets`` have one entry per hidden layer: a view
-        where the layer has them (PReLU; normalization), else None.
+        ``slopes``, ``scales``, ``offsets``, ``running_means`` and ``running_vars`` have
+        one entry per hidden layer: a view where the layer has them (PReLU;
+        normalization; batch normalization), else None.
         """
         coefs = [flat[o:o + i * n].reshape(i, n)
                  for o, (i, n) in zip(self.w_off, self.coef_shapes)]
@@ -164,7 +175,12 @@ class NetworkLayout:
         scales = [None if o < 0 else flat[o:o + n] for o, n in zip(n_off, self.units[1:-1])]
         offsets = [None if o < 0 else flat[o + n:o + 2 * n]
                    for o, n in zip(n_off, self.units[1:-1])]
-        return coefs, intercepts, slopes, scales, offsets
+        kinds = self.__dict__.get("normalization", [None] * len(n_off))
+        means = [flat[o + 2 * n:o + 3 * n] if k == "batch" else None
+                 for o, n, k in zip(n_off, self.units[1:-1], kinds)]
+        variances = [flat[o + 3 * n:o + 4 * n] if k == "batch" else None
+                     for o, n, k in zip(n_off, self.units[1:-1], kinds)]
+        return coefs, intercepts, slopes, scales, offsets, means, variances
 
     def pack(self, groups, dtype):
         """A new flat buffer holding copies of ``groups``: per name of ``PARAMETERS``, the
@@ -270,4 +286,7 @@ def init_params(layout, scheme, random_state, dtype, negative_slope=0.01,
     n_off = layout.n_off[:-1]
     scales = [None if o < 0 else np.ones(n) for o, n in zip(n_off, layout.units[1:-1])]
     offsets = [None if o < 0 else np.zeros(n) for o, n in zip(n_off, layout.units[1:-1])]
-    return layout.pack((coefs, intercepts, slopes, scales, offsets), dtype)
+    batch = [k == "batch" for k in layout.normalization]
+    means = [np.zeros(n) if b else None for b, n in zip(batch, layout.units[1:-1])]
+    variances = [np.ones(n) if b else None for b, n in zip(batch, layout.units[1:-1])]
+    return layout.pack((coefs, intercepts, slopes, scales, offsets, means, variances), dtype)

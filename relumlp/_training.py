@@ -218,7 +218,9 @@ class Trainer:
         deterministic function of the parameters (what finite differences need).
         """
         n = self.Y.shape[0]
-        self._allocate(max(1, min(n, _inference.CHUNK_ROWS)))
+        # Batch norm normalizes over the whole batch: one chunk of every row.
+        whole = self.layout.network.batch_normalized
+        self._allocate(max(1, n if whole else min(n, _inference.CHUNK_ROWS)))
         self.n_threads = effective_n_threads()
         loss = _kernels.loss_gradient(self.flat if flat is None else flat, self.ws,
                                       self.data, self.objective, self.n_threads)
@@ -628,6 +630,10 @@ class LBFGSFit(_Fit):
         state.n_iter_ = n_iter
         state.loss_ = trainer.dtype.type(opt_res.fun)
         flat[...] = opt_res.x
+        if trainer.layout.network.batch_normalized:
+            # Full-batch training: the running statistics are the whole data's.
+            trainer.loss_gradient(flat)
+            _kernels.set_running_statistics(flat, trainer.ws, trainer.Y.shape[0])
 
 
 class _Lazy:

@@ -80,6 +80,7 @@ _COMMON_INVALID = {
     "warmup_iters": [-1, 1.5, None],
     "normalization": ["batchnorm", ("layer", "layer"), ("group",), 1],
     "normalization_eps": [0, -1e-5, None, "1e-5"],
+    "normalization_momentum": [-0.1, 1.5, None],
     "record_history": ["yes", 1, None],
     "early_stopping_metric": ["accuracy", None],
 }

@@ -24,9 +24,11 @@ _INSTANCES = [
     ReLUMLPClassifier(weight_decay=1e-2, learning_rate="cosine", warmup_iters=5,
                       learning_rate_init=0.01, label_smoothing=0.1, **_SMALL),
     ReLUMLPRegressor(solver="sgd", weight_decay=1e-3, learning_rate="cosine", **_SMALL),
-    # Layer normalization, on every hidden layer and on some.
+    # Layer and batch normalization.
     ReLUMLPClassifier(normalization="layer", hidden_layer_sizes=(20, 10), **_SMALL),
     ReLUMLPRegressor(normalization=("layer",), activation="gelu", **_SMALL),
+    ReLUMLPClassifier(normalization="batch", hidden_layer_sizes=(20, 10), **_SMALL),
+    ReLUMLPRegressor(normalization="batch", solver="lbfgs", **_SMALL),
 ]
 
 
