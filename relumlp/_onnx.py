@@ -201,8 +201,9 @@ def _classes_tensor(g, TensorProto, classes):
 def to_onnx(estimator, *, dtype=np.float32, opset=None, name=None):
     """Export a fitted relumlp estimator to an ONNX model.
 
-    The graph is built from standard ONNX operators (Gemm, the activations, Softmax,
-    ArgMax, Gather, ...) and needs no custom operator, so it runs in onnxruntime or any
+    The graph is built from standard ONNX operators (Gemm, the activations,
+    LayerNormalization / BatchNormalization for normalized layers, Softmax, ArgMax,
+    Gather, ...) and needs no custom operator, so it runs in onnxruntime or any
     other ONNX runtime, without Python.
 
     Parameters
@@ -238,7 +239,7 @@ def to_onnx(estimator, *, dtype=np.float32, opset=None, name=None):
         If the estimator is not a relumlp estimator, or its class labels have a dtype
         ONNX cannot hold.
     ValueError
-        If ``dtype`` or ``opset`` is not supported.
+        If ``dtype`` or ``opset`` is not supported (layer normalization needs opset 17).
 
     Notes
     -----
@@ -297,11 +298,16 @@ def to_onnx(estimator, *, dtype=np.float32, opset=None, name=None):
 
     # The layout predict uses (activations and their scalar parameters).
     layout = estimator._current_layout()
-    if layout.used_options():
-        raise ValueError(f"to_onnx cannot express {', '.join(layout.used_options())} yet.")
+    unknown = [o for o in layout.used_options() if o != "normalization"]
+    if unknown:
+        raise ValueError(f"to_onnx cannot express {', '.join(unknown)} yet.")
     coefs, intercepts = estimator.coefs_, estimator.intercepts_
     n_hidden = len(coefs) - 1
     slopes = getattr(estimator, "prelu_slopes_", None) or [None] * n_hidden
+    norms = getattr(layout, "normalization", None) or [None] * n_hidden
+    if "layer" in norms and opset < 17:
+        raise ValueError(f"layer normalization needs opset >= 17 (LayerNormalization), "
+                         f"got opset={opset}.")
 
     g = _Graph(helper, numpy_helper, dtype)
     g._names.add("X")
@@ -311,6 +317,18 @@ def to_onnx(estimator, *, dtype=np.float32, opset=None, name=None):
         w = g.const(W, f"coef{k}")
         c = g.const(b, f"intercept{k}")
         z = g.op("Gemm", [a, w, c], f"{hint}_z")
+        if k < n_hidden and norms[k] is not None:
+            scale = g.const(estimator.normalization_scales_[k], f"norm_scale{k}")
+            offset = g.const(estimator.normalization_offsets_[k], f"norm_offset{k}")
+            eps = float(layout.normalization_eps)
+            if norms[k] == "layer":
+                z = g.op("LayerNormalization", [z, scale, offset], f"{hint}_norm", axis=-1,
+                         epsilon=eps)
+            else:  # batch norm, prediction mode: the running statistics
+                mean = g.const(estimator.running_means_[k], f"running_mean{k}")
+                var = g.const(estimator.running_vars_[k], f"running_var{k}")
+                z = g.op("BatchNormalization", [z, scale, offset, mean, var],
+                         f"{hint}_norm", epsilon=eps)
         if k < n_hidden:
             a = _hidden_activation(g, layout.activations[k], z, layout.act_params[k],
                                    slopes[k], opset, f"{hint}_a")

@@ -241,8 +241,6 @@ def test_regressor_and_what_refuses_normalization():
                                rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="normalization"):
         reg.to_sklearn()
-    with pytest.raises(ValueError, match="normalization"):
-        to_onnx(reg)
     with pytest.raises(Exception, match="normalization"):
         reg.set_params(normalization="group").fit(X, y)
 
@@ -261,3 +259,41 @@ def test_batch_statistics_weigh_rows_like_the_loss():
                                rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X),
                                rtol=1e-6, atol=1e-8)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("norm", ["layer", "batch", ("batch", "layer")])
+def test_onnx_export_matches_predict_proba(norm, dtype):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    X, y = _data()
+    X = X.astype(dtype)
+    model = ReLUMLPClassifier(hidden_layer_sizes=(16, 8), normalization=norm, max_iter=20,
+                              random_state=0).fit(X, y)
+    onnx_model = to_onnx(model, dtype=dtype)
+    ops = {node.op_type for node in onnx_model.graph.node}
+    assert ("LayerNormalization" in ops) == ("layer" in norm)
+    assert ("BatchNormalization" in ops) == ("batch" in norm)
+    sess = onnxruntime.InferenceSession(onnx_model.SerializeToString(),
+                                        providers=["CPUExecutionProvider"])
+    label, proba = sess.run(["label", "probabilities"], {"X": X})
+    np.testing.assert_allclose(proba, model.predict_proba(X),
+                               atol=1e-5 if dtype == np.float32 else 1e-10)
+    np.testing.assert_array_equal(label, model.predict(X))
+    if "layer" in norm:
+        with pytest.raises(ValueError, match="opset >= 17"):
+            to_onnx(model, opset=16)
+
+
+@ignore_convergence
+def test_diagnostics_see_batch_norm_in_prediction_mode():
+    X, y = _data()
+    model = ReLUMLPClassifier(hidden_layer_sizes=(12,), normalization="batch", max_iter=10,
+                              random_state=0).fit(X, y)
+    Z = diagnostics.hidden_activations(model, X, layer=0, pre_activation=True)
+    expected = batch_norm(X @ model.coefs_[0] + model.intercepts_[0],
+                          model.normalization_scales_[0], model.normalization_offsets_[0],
+                          EPS, model.running_means_[0], model.running_vars_[0])
+    np.testing.assert_allclose(Z, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(diagnostics.hidden_activations(model, X, layer=0),
+                               np.maximum(expected, 0), rtol=1e-10, atol=1e-12)
