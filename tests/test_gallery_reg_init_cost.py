@@ -112,3 +112,21 @@ def test_activation_cost_example(run_example, tmp_path, capsys):
     assert "gelu" in finding
     if ns["VECTOR"] != "scalar":
         assert f"the vector math ({ns['VECTOR']})" in finding
+
+
+def test_normalization_deep_example(run_example, tmp_path, capsys):
+    ns = run_example("plot_normalization_deep.py")
+    assert (tmp_path / "normalization_deep.png").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert "| configuration | diverged | test accuracy | dead units at the end |" in printed
+    n_fits = len(ns["seeds"])
+    for name, result in ns["results"].items():
+        assert f"| {name} | {result['diverged']}/{n_fits} | " in printed
+        # Every fit either diverged or was scored, with its dead-unit fraction.
+        assert result["diverged"] + len(result["accuracy"]) == n_fits
+        assert len(result["dead"]) == len(result["accuracy"])
+        assert all(0 <= a <= 1 for a in result["accuracy"] + result["dead"])
+    assert {"relu, batch norm", "relu, layer norm", "relu, max_grad_norm=1"} <= set(
+        ns["results"])
+    finding = finding_line(printed)
+    assert "batch norm" in finding and "layer norm" in finding
