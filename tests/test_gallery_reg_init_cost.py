@@ -130,3 +130,18 @@ def test_normalization_deep_example(run_example, tmp_path, capsys):
         ns["results"])
     finding = finding_line(printed)
     assert "batch norm" in finding and "layer norm" in finding
+
+
+def test_modern_training_example(run_example, tmp_path, capsys):
+    ns = run_example("plot_modern_training.py")
+    assert (tmp_path / "modern_training.png").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert "| dataset | recipe | test accuracy | fit (s) |" in printed
+    for (dataset, recipe), scores in ns["scores"].items():
+        assert len(scores) == len(ns["seeds"])
+        assert all(0 <= s <= 1 for s in scores)
+        assert f"| {dataset} | {recipe} | " in printed
+    # The last recipe has every ingredient.
+    assert set(list(ns["RECIPES"].values())[-1]) == {
+        "weight_decay", "learning_rate", "warmup_iters", "label_smoothing"}
+    assert "scikit-learn's defaults" in finding_line(printed)
