@@ -82,7 +82,8 @@ def test_pickle_records_version_and_warns_on_mismatch():
 
 @ignore_convergence
 @pytest.mark.parametrize("case", ["adam-prelu-dropout", "sgd-early-stopping", "lbfgs",
-                                  "float32-sparse", "strings-partial-fit"])
+                                  "float32-sparse", "strings-partial-fit",
+                                  "batch-norm-adamw-cosine", "layer-norm"])
 @pytest.mark.parametrize("est_cls", ESTIMATORS)
 def test_skops_round_trip(est_cls, case):
     """skops.io (secure persistence): a fitted model round-trips with bit-identical
@@ -96,7 +97,10 @@ def test_skops_round_trip(est_cls, case):
               "sgd-early-stopping": dict(solver="sgd", early_stopping=True),
               "lbfgs": dict(solver="lbfgs"),
               "float32-sparse": dict(),
-              "strings-partial-fit": dict()}[case]
+              "strings-partial-fit": dict(),
+              "batch-norm-adamw-cosine": dict(normalization="batch", weight_decay=0.01,
+                                              learning_rate="cosine", warmup_iters=1),
+              "layer-norm": dict(normalization="layer")}[case]
     est = _small(est_cls, **params)
     if case == "float32-sparse":
         X = sp.csr_matrix(np.where(np.abs(X) < 0.5, 0, X).astype(np.float32))
