@@ -977,8 +977,9 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         minibatch with ``normalization_momentum``, the running variance from the
         unbiased batch variance, as PyTorch's ``BatchNorm1d``);
         lbfgs normalizes over the full batch and sets the running statistics to the
-        whole data's. Batch-normalized fits run the serial epoch (its kernels parallel
-        inside). Dead-unit counts and ``history_`` see the normalized pre-activation.
+        whole data's. In the row-split epoch each part sums its rows and the parts' sums
+        are combined in part order, so the weights stay the same on any number of
+        threads. Dead-unit counts and ``history_`` see the normalized pre-activation.
     normalization_eps : float, default=1e-5
         Added to the variance of a normalized layer.
     normalization_momentum : float, default=0.1
@@ -1140,11 +1141,11 @@ class ReLUMLPClassifier(ClassifierMixin, _BaseReLUMLP):
         alpha_l1=0.0,
         dropout=0.0,
         max_grad_norm=None,
-        weight_decay=0.0,
-        warmup_iters=0,
         normalization=None,
         normalization_eps=1e-5,
         normalization_momentum=0.1,
+        weight_decay=0.0,
+        warmup_iters=0,
         record_history=True,
         early_stopping_metric="score",
         class_weight=None,
@@ -1521,8 +1522,9 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         minibatch with ``normalization_momentum``, the running variance from the
         unbiased batch variance, as PyTorch's ``BatchNorm1d``);
         lbfgs normalizes over the full batch and sets the running statistics to the
-        whole data's. Batch-normalized fits run the serial epoch (its kernels parallel
-        inside). Dead-unit counts and ``history_`` see the normalized pre-activation.
+        whole data's. In the row-split epoch each part sums its rows and the parts' sums
+        are combined in part order, so the weights stay the same on any number of
+        threads. Dead-unit counts and ``history_`` see the normalized pre-activation.
     normalization_eps : float, default=1e-5
         Added to the variance of a normalized layer.
     normalization_momentum : float, default=0.1
@@ -1675,11 +1677,11 @@ class ReLUMLPRegressor(RegressorMixin, _BaseReLUMLP):
         alpha_l1=0.0,
         dropout=0.0,
         max_grad_norm=None,
-        weight_decay=0.0,
-        warmup_iters=0,
         normalization=None,
         normalization_eps=1e-5,
         normalization_momentum=0.1,
+        weight_decay=0.0,
+        warmup_iters=0,
         record_history=True,
         early_stopping_metric="score",
     ):

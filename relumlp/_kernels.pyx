@@ -530,6 +530,124 @@ cdef void _update_running(const Net* net, floating* params, const floating* acts
             rv[j] = <floating> ((1 - momentum) * rv[j] + momentum * st[m + j] * unbias)
 
 
+# Batch norm in the row-split epoch: each part sums its own rows, the parts' sums are
+# combined in part order (so the statistics do not depend on which thread ran a part),
+# then each part normalizes (forward) or finishes dZ (backward) for its rows.
+
+cdef void _bn_part_stats(floating* Z, const floating* b, const floating* sw,
+                         Py_ssize_t n, Py_ssize_t m, double* part) noexcept nogil:
+    """Z := Z + b for the part's rows; part := [W_p, mean_p (m), M2_p (m)]."""
+    cdef Py_ssize_t i, j
+    cdef double w, total = 0, d
+    cdef floating* z
+    for j in range(2 * m + 1):
+        part[j] = 0
+    for i in range(n):
+        w = sw[i] if sw != NULL else 1.0
+        total += w
+        z = Z + i * m
+        for j in range(m):
+            z[j] = z[j] + b[j]
+            part[1 + j] += w * z[j]
+    part[0] = total
+    if total > 0:
+        for j in range(m):
+            part[1 + j] /= total
+    for i in range(n):
+        w = sw[i] if sw != NULL else 1.0
+        z = Z + i * m
+        for j in range(m):
+            d = z[j] - part[1 + j]
+            part[1 + m + j] += w * d * d
+
+
+cdef void _bn_combine_stats(const double* parts, Py_ssize_t n_parts, Py_ssize_t stride,
+                            Py_ssize_t m, double eps, floating* stats) noexcept nogil:
+    """stats := [mean (m), biased var (m), 1 / std (m), W] of all parts, combined in part
+    order (Chan et al.'s pairwise update)."""
+    cdef Py_ssize_t p, j
+    cdef double* mean = <double*> calloc(2 * m, sizeof(double))
+    cdef double* m2 = mean + m
+    cdef double total = 0, w, delta, new_total
+    cdef const double* part
+    for p in range(n_parts):
+        part = parts + p * stride
+        w = part[0]
+        if w <= 0:
+            continue
+        new_total = total + w
+        for j in range(m):
+            delta = part[1 + j] - mean[j]
+            mean[j] += delta * (w / new_total)
+            m2[j] += part[1 + m + j] + delta * delta * (total * w / new_total)
+        total = new_total
+    for j in range(m):
+        stats[j] = <floating> mean[j]
+        stats[m + j] = <floating> (m2[j] / total)
+        stats[2 * m + j] = <floating> (1.0 / sqrt(m2[j] / total + eps))
+    stats[3 * m] = <floating> total
+    free(mean)
+
+
+cdef void _bn_normalize(floating* Z, floating* Zhat, const floating* stats,
+                        const floating* nparams, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    """zhat = (z - mean) / std, z := gamma zhat + beta for the part's rows."""
+    cdef Py_ssize_t i, j
+    cdef floating* z
+    cdef floating* q
+    for i in range(n):
+        z = Z + i * m
+        q = Zhat + i * m
+        for j in range(m):
+            q[j] = (z[j] - stats[j]) * stats[2 * m + j]
+            z[j] = nparams[j] * q[j] + nparams[m + j]
+
+
+cdef void _bn_part_sums(const floating* D, const floating* Zhat, const floating* gamma,
+                        floating* G, Py_ssize_t n, Py_ssize_t m,
+                        double* part) noexcept nogil:
+    """For the part's rows (D = dY): G := [dgamma, dbeta, 0 (running statistics)] of its
+    rows, part := [sum g, sum g zhat] with g = gamma dY."""
+    cdef Py_ssize_t i, j
+    cdef const floating* d
+    cdef const floating* q
+    for j in range(4 * m):
+        G[j] = 0
+    for j in range(2 * m):
+        part[j] = 0
+    for i in range(n):
+        d = D + i * m
+        q = Zhat + i * m
+        for j in range(m):
+            G[j] = G[j] + d[j] * q[j]
+            G[m + j] = G[m + j] + d[j]
+            part[j] += gamma[j] * d[j]
+            part[m + j] += gamma[j] * d[j] * q[j]
+
+
+cdef void _bn_finish(floating* D, const floating* Zhat, const floating* stats,
+                     const floating* gamma, const floating* sw, const double* parts,
+                     Py_ssize_t n_parts, Py_ssize_t stride, Py_ssize_t n,
+                     Py_ssize_t m) noexcept nogil:
+    """dZ of the part's rows from the parts' sums (added in part order)."""
+    cdef Py_ssize_t i, j, p
+    cdef double* acc = <double*> calloc(2 * m, sizeof(double))
+    cdef floating* d
+    cdef const floating* q
+    cdef floating share
+    for p in range(n_parts):
+        for j in range(2 * m):
+            acc[j] += parts[p * stride + j]
+    for i in range(n):
+        d = D + i * m
+        q = Zhat + i * m
+        share = (sw[i] if sw != NULL else 1) / stats[3 * m]
+        for j in range(m):
+            d[j] = stats[2 * m + j] * (gamma[j] * d[j] - share * (<floating> acc[j]
+                                       + q[j] * <floating> acc[m + j]))
+    free(acc)
+
+
 cdef void _bias_output_forward(
         floating* Z,               # IN/OUT: X @ W on entry, output activation on exit
         const floating* b,         # IN: (m,)
@@ -1044,23 +1162,35 @@ cdef bint _all_finite(const floating* Z, Py_ssize_t size) noexcept nogil:
     return (s0 + s1) + (s2 + s3) == 0
 
 
-cdef void _forward(
+cdef Py_ssize_t _forward(
         const Net* net, const Batch* batch,
         const floating* params,    # IN: flat parameters
         floating* acts,            # OUT: Z_l / A_l / dropped outputs of the hidden layers
         floating* out,             # OUT: (n, n_outputs) output activations
-        u64 seed, int n_threads) noexcept nogil:
-    """Forward pass of rows [row_off, row_off + n) of a batch through every layer."""
+        u64 seed, int n_threads,
+        Py_ssize_t l_first=0,      # row-split batch norm: resume at this layer, whose
+        const floating* resume=NULL,  # Z + b is computed: normalize it with these stats
+        double* part=NULL) noexcept nogil:  # if given, stop at the next batch-norm layer
+    """Forward pass of rows [row_off, row_off + n) of a batch through every layer; returns
+    L, or (with ``part``) the batch-norm layer it stopped at after putting its rows'
+    sums in ``part``."""
     cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out, r = batch.row_off
     cdef Py_ssize_t h = 0          # offset of layer l's units among the hidden units
     cdef const floating* inp
     cdef const floating* slopes
     cdef floating* Z
-    for l in range(L):
+    cdef bint bn
+    for l in range(l_first):
+        h += net.units[l + 1]
+    for l in range(l_first, L):
         n_in = net.units[l]
         n_out = net.units[l + 1]
         Z = (out if l == L - 1 else acts + net.z_off[l]) + r * n_out
-        if l == 0 and batch.X == NULL:
+        bn = l < L - 1 and net.n_off[l] >= 0 and net.norm_kind[l] == 2
+        if bn and resume != NULL and l == l_first:
+            _bn_normalize(Z, acts + net.q_off[l] + r * n_out, resume, params + net.n_off[l],
+                          n, n_out)
+        elif l == 0 and batch.X == NULL:
             _csr_matmul(<const floating*> batch.data, batch.indices, batch.indptr,
                         batch.rows + r if batch.rows != NULL else NULL, batch.row0 + r,
                         params + net.w_off[0], Z, n, n_out, n_threads)
@@ -1080,7 +1210,13 @@ cdef void _forward(
             _bias_output_forward(Z, params + net.b_off[l], n, n_out, net.act[l], n_threads)
             continue
         slopes = params + net.s_off[l] if net.s_off[l] >= 0 else NULL
-        if net.n_off[l] >= 0 and net.norm_kind[l] == 2:
+        if bn and part != NULL and not (resume != NULL and l == l_first):
+            _bn_part_stats(Z, params + net.b_off[l], <const floating*> batch.sw, n, n_out,
+                           part)
+            return l
+        if bn and resume != NULL and l == l_first:
+            pass  # normalized above
+        elif bn:
             _batch_norm_forward(Z, params + net.b_off[l], params + net.n_off[l],
                                 acts + net.q_off[l] + r * n_out, acts + net.v_off[l],
                                 <const floating*> batch.sw, n, n_out, net.norm_eps[l],
@@ -1101,9 +1237,10 @@ cdef void _forward(
             _dropout(acts + net.o_off[l] + r * n_out, acts + net.a_off[l] + r * n_out, n,
                      n_out, net.dropout[l], seed, batch.stream * L + l,
                      batch.mask_row0 + r, n_threads)
+    return L
 
 
-cdef void _backward_deltas(
+cdef Py_ssize_t _backward_deltas(
         const Net* net, const Batch* batch,
         const floating* params,    # IN
         const floating* acts,      # IN: from _forward
@@ -1111,12 +1248,26 @@ cdef void _backward_deltas(
         floating* G,               # OUT (IN/OUT if accumulate): PReLU slope sums only
         bint accumulate, u64 seed, int n_threads,
         floating* S=NULL,          # OUT: if given, the slope sums go here instead, slope
-        Py_ssize_t s_start=0) noexcept nogil:  # k of G at S[k - s_start]
-    """dZ_l of every hidden layer for rows [row_off, row_off + n) of the batch."""
+        Py_ssize_t s_start=0,      # k of G at S[k - s_start]
+        Py_ssize_t l_top=-1,       # row-split batch norm: resume at batch-norm layer
+        const floating* resume=NULL,  # l_top, whose dY is in place: its statistics and
+        const double* parts=NULL,  # the parts' sums (n_parts x stride) finish its dZ
+        Py_ssize_t n_parts=0, Py_ssize_t stride=0,
+        double* part=NULL) noexcept nogil:  # if given, stop at the next batch-norm layer
+    """dZ_l of every hidden layer for rows [row_off, row_off + n) of the batch; returns -1,
+    or (with ``part``) the batch-norm layer whose dY it left in place after putting its
+    rows' sums in ``part``."""
     cdef Py_ssize_t l, L = net.n_layers, n = batch.n, n_in, n_out, r = batch.row_off
+    cdef Py_ssize_t start = L - 1
     cdef floating* D_prev
     cdef floating* T
-    for l in range(L - 1, 0, -1):
+    if resume != NULL:
+        n_in = net.units[l_top + 1]
+        _bn_finish(deltas + net.d_off[l_top] + r * n_in, acts + net.q_off[l_top] + r * n_in,
+                   resume, params + net.n_off[l_top], <const floating*> batch.sw, parts,
+                   n_parts, stride, n, n_in)
+        start = l_top
+    for l in range(start, 0, -1):
         n_in = net.units[l]
         n_out = net.units[l + 1]
         # dL/dA of the layer below goes to scratch, then dZ = dA * f' into its slot.
@@ -1137,7 +1288,13 @@ cdef void _backward_deltas(
             NULL if net.s_off[l - 1] < 0 else (
                 S + (net.s_off[l - 1] - s_start) if S != NULL else G + net.s_off[l - 1]),
             accumulate, n_threads)
-        if net.n_off[l - 1] >= 0 and net.norm_kind[l - 1] == 2:
+        if net.n_off[l - 1] >= 0 and net.norm_kind[l - 1] == 2 and part != NULL:
+            _bn_part_sums(D_prev, acts + net.q_off[l - 1] + r * n_in,
+                          params + net.n_off[l - 1],
+                          S + (net.n_off[l - 1] - s_start) if S != NULL
+                          else G + net.n_off[l - 1], n, n_in, part)
+            return l - 1
+        elif net.n_off[l - 1] >= 0 and net.norm_kind[l - 1] == 2:
             _batch_norm_backward(
                 D_prev, acts + net.q_off[l - 1] + r * n_in, acts + net.v_off[l - 1],
                 params + net.n_off[l - 1],
@@ -1149,6 +1306,7 @@ cdef void _backward_deltas(
                 params + net.n_off[l - 1],
                 S + (net.n_off[l - 1] - s_start) if S != NULL else G + net.n_off[l - 1],
                 n, n_in, accumulate, n_threads)
+    return -1
 
 
 cdef void _backward_grads(
@@ -1847,6 +2005,25 @@ cdef struct RowSplit:
     long long* counts           # per-thread dead-unit counters, or NULL
     Py_ssize_t counts_stride
     double* thread_cpu          # OUT: CPU seconds of each thread
+    # Batch norm: its layers, and per layer and part the forward sums (stride 2m + 1),
+    # the backward sums (stride 2m) and the combined statistics (stride 3m + 1; part 0's
+    # in the workspace, where the running update reads them).
+    Py_ssize_t n_bn
+    const Py_ssize_t* bn_layers
+    double* bn_fwd
+    double* bn_bwd
+    void* bn_stats
+    Py_ssize_t bn_m             # widest batch-norm layer
+
+
+cdef inline floating* _bn_slot(const Net* net, const RowSplit* rs, floating* acts,
+                               Py_ssize_t k, Py_ssize_t p, Py_ssize_t stride,
+                               floating dummy) noexcept nogil:
+    """Where part p keeps the combined statistics of batch-norm layer k: part 0 in the
+    workspace (where the running update reads them), the others in rs.bn_stats."""
+    if p == 0:
+        return acts + net.v_off[rs.bn_layers[k]]
+    return <floating*> rs.bn_stats + (k * rs.n_parts + p) * stride
 
 
 cdef void _epoch_rows_worker(int tid, const EpochData* e, const RowSplit* rs,
@@ -1872,7 +2049,12 @@ cdef void _epoch_rows_worker(int tid, const EpochData* e, const RowSplit* rs,
     cdef floating* slope_parts = <floating*> rs.slope_parts
     cdef Py_ssize_t n_parts = rs.n_parts, n_slopes = rs.n_slopes, n_out = e.n_outputs
     cdef Py_ssize_t start, n_b, r0, r1, i, p, bi, phase, inst, k, q
-    cdef Py_ssize_t total = 3 * e.n_batches * n_parts
+    # Batch norm adds a phase per layer to the forward (each part's sums, then their
+    # combination) and one to the backward: 3 + 2 K phases per batch.
+    cdef Py_ssize_t K = rs.n_bn, n_phases = 3 + 2 * K, l_bn, m_bn, kb
+    cdef Py_ssize_t fs = 2 * rs.bn_m + 1, bs = 2 * rs.bn_m, ss = 3 * rs.bn_m + 1
+    cdef floating* slot
+    cdef Py_ssize_t total = n_phases * e.n_batches * n_parts
     cdef floating slope_sum
     cdef int ticket
     cdef double sw_sum, raw, penalty
@@ -1888,8 +2070,8 @@ cdef void _epoch_rows_worker(int tid, const EpochData* e, const RowSplit* rs,
             break
         inst = ticket // n_parts
         p = ticket % n_parts
-        bi = inst // 3
-        phase = inst % 3
+        bi = inst // n_phases
+        phase = inst % n_phases
         _seq_wait(rs.seq, <int> (inst * n_parts))  # every part of the earlier phases
         start = bi * e.batch_size
         n_b = min(e.batch_size, e.n_samples - start)
@@ -1900,27 +2082,64 @@ cdef void _epoch_rows_worker(int tid, const EpochData* e, const RowSplit* rs,
             b.X = e.X_batch
         else:
             b.X = <const floating*> e.X + start * e.n_features
-        if phase == 0:
-            # Rows: forward, loss terms, output delta, hidden deltas.
+        if phase <= 2 * K:
+            # Rows: forward, loss terms, output delta, hidden deltas (with batch norm,
+            # in segments between its layers).
             r0 = n_b * p // n_parts
             r1 = n_b * (p + 1) // n_parts
-            if e.shuffled:
+            if phase == 0 and e.shuffled:
                 _batch_rows(e, start, r0, r1, True, dummy)
             b.n = r1 - r0
             b.row_off = r0
-            if r1 > r0:
-                _forward(net, &b, W, acts, out, e.terms.seed, 1)
-                _loss_sum(out + r0 * n_out, Yp + r0 * n_out, swp + r0, r1 - r0, n_out,
-                          e.terms.loss, e.terms.clip_eps, rs.row_loss + r0)
-                _output_delta(out + r0 * n_out, Yp + r0 * n_out, swp + r0,
-                              deltas + net.d_off[net.n_layers - 1] + r0 * n_out, r1 - r0,
-                              n_out, 1)
-                _backward_deltas(net, &b, W, acts, deltas, G, False, e.terms.seed, 1,
-                                 slope_parts + p * n_slopes if slope_parts != NULL
-                                 else NULL, rs.s_start)
-            elif slope_parts != NULL:
-                memset(slope_parts + p * n_slopes, 0, n_slopes * sizeof(floating))
-        elif phase == 1:
+            b.sw = swp + r0
+            slot = NULL
+            if phase <= K:
+                if phase > 0:  # combine the statistics of the layer the last phase reached
+                    kb = phase - 1
+                    l_bn = rs.bn_layers[kb]
+                    m_bn = net.units[l_bn + 1]
+                    slot = _bn_slot(net, rs, acts, kb, p, ss, dummy)
+                    _bn_combine_stats(rs.bn_fwd + kb * n_parts * fs, n_parts, fs, m_bn,
+                                      net.norm_eps[l_bn], slot)
+                if r1 > r0:
+                    _forward(net, &b, W, acts, out, e.terms.seed, 1,
+                             rs.bn_layers[phase - 1] if phase > 0 else 0, slot,
+                             rs.bn_fwd + (phase * n_parts + p) * fs if phase < K else NULL)
+                elif phase < K:
+                    memset(rs.bn_fwd + (phase * n_parts + p) * fs, 0, fs * sizeof(double))
+                if phase == K:
+                    if r1 > r0:
+                        _loss_sum(out + r0 * n_out, Yp + r0 * n_out, swp + r0, r1 - r0,
+                                  n_out, e.terms.loss, e.terms.clip_eps, rs.row_loss + r0)
+                        _output_delta(out + r0 * n_out, Yp + r0 * n_out, swp + r0,
+                                      deltas + net.d_off[net.n_layers - 1] + r0 * n_out,
+                                      r1 - r0, n_out, 1)
+                        _backward_deltas(net, &b, W, acts, deltas, G, False, e.terms.seed, 1,
+                                         slope_parts + p * n_slopes if slope_parts != NULL
+                                         else NULL, rs.s_start, -1, NULL, NULL, 0, 0,
+                                         rs.bn_bwd + ((K - 1) * n_parts + p) * bs
+                                         if K > 0 else NULL)
+                    else:
+                        if slope_parts != NULL:
+                            memset(slope_parts + p * n_slopes, 0, n_slopes * sizeof(floating))
+                        if K > 0:
+                            memset(rs.bn_bwd + ((K - 1) * n_parts + p) * bs, 0,
+                                   bs * sizeof(double))
+            else:
+                # Finish the batch-norm layer kb's dZ from every part's sums, go on down.
+                kb = 2 * K - phase
+                l_bn = rs.bn_layers[kb]
+                slot = _bn_slot(net, rs, acts, kb, p, ss, dummy)
+                if r1 > r0:
+                    _backward_deltas(net, &b, W, acts, deltas, G, False, e.terms.seed, 1,
+                                     slope_parts + p * n_slopes if slope_parts != NULL
+                                     else NULL, rs.s_start, l_bn, slot,
+                                     rs.bn_bwd + kb * n_parts * bs, n_parts, bs,
+                                     rs.bn_bwd + ((kb - 1) * n_parts + p) * bs
+                                     if kb > 0 else NULL)
+                elif kb > 0:
+                    memset(rs.bn_bwd + ((kb - 1) * n_parts + p) * bs, 0, bs * sizeof(double))
+        elif phase == 2 * K + 1:
             # A block of the gradient sums over all rows of the batch.
             b.n = n_b
             b.row_off = 0
@@ -1942,6 +2161,8 @@ cdef void _epoch_rows_worker(int tid, const EpochData* e, const RowSplit* rs,
                     e.partials, e.n_chunks, e.terms.alpha, e.terms.l1)
                 rs.acc[0] += (_data_loss(raw, sw_sum, n_out, e.terms.loss)
                               + penalty / sw_sum) * n_b
+                if K > 0:  # G and the step leave the running statistics alone
+                    _update_running(net, W, acts, n_b, net.norm_momentum)
         else:
             # Chunks of the optimizer step; every part forms the same scalars.
             st.sw_sum = _weight_sum(swp, n_b)
@@ -2056,13 +2277,26 @@ def sgd_epoch(params, Workspace ws, Dataset data, const Py_ssize_t[::1] idx,
         batch.counts_stride = rs.counts_stride = network.n_hidden_units
     partials = np.empty(2 * e.n_chunks, dtype=np.float64)
     e.partials = <double*> cnp.PyArray_DATA(partials)
-    # The sequencer counts tickets (3 phases x parts per batch) in a C int.
+    # The sequencer counts tickets (3 + 2 K phases x parts per batch) in a C int.
     e.batch_normalized = network.batch_normalized
-    # Batch norm needs the whole minibatch's statistics before any row goes on: the
-    # serial epoch (its kernels parallel inside, statistics summed in row order).
+    bn_layers = [l for l in range(network.n_layers - 1)
+                 if network._n_off[l] >= 0 and network._norm_kind[l] == 2]
+    n_phases = 3 + 2 * len(bn_layers)
     if row_parts > 1 and e.X != NULL and obj.max_grad_norm <= 0 and \
-            not network.batch_normalized and 3 * e.n_batches * row_parts < 2147483647:
+            n_phases * e.n_batches * row_parts < 2147483647:
         st.finalize = True
+        if bn_layers:
+            # Batch norm: each part's sums and the combined statistics, per layer.
+            bn_idx = np.asarray(bn_layers, dtype=np.intp)
+            rs.n_bn = len(bn_layers)
+            rs.bn_layers = <const Py_ssize_t*> cnp.PyArray_DATA(bn_idx)
+            rs.bn_m = max(network._units[l + 1] for l in bn_layers)
+            bn_fwd = np.zeros(rs.n_bn * row_parts * (2 * rs.bn_m + 1))
+            bn_bwd = np.zeros(rs.n_bn * row_parts * 2 * rs.bn_m)
+            bn_stats = np.zeros(rs.n_bn * row_parts * (3 * rs.bn_m + 1), dtype=ws.dtype)
+            rs.bn_fwd = <double*> cnp.PyArray_DATA(bn_fwd)
+            rs.bn_bwd = <double*> cnp.PyArray_DATA(bn_bwd)
+            rs.bn_stats = cnp.PyArray_DATA(bn_stats)
         row_loss = np.empty(ws.rows, dtype=np.float64)
         rs.seq = &seq
         _seq_init(rs.seq, _sequencer_spin)

@@ -173,3 +173,17 @@ def test_included_markdown_ranges(page, target, opts):
         if line.startswith("```"):
             in_fence = not in_fence
         assert in_fence or not line.startswith("#"), (page.name, line)
+
+
+def test_estimator_parameters_are_documented_in_signature_order():
+    # numpydoc's PR03, which the -W docs build enforces: caught here, before CI's build.
+    import inspect
+    import re
+
+    from relumlp import ReLUMLPClassifier, ReLUMLPRegressor
+    for cls in (ReLUMLPClassifier, ReLUMLPRegressor):
+        doc = cls.__doc__
+        section = doc[doc.index("Parameters\n    ----------"):doc.index("Attributes\n")]
+        groups = re.findall(r"^    ([a-z_0-9, ]+) :", section, re.M)
+        documented = [name for group in groups for name in group.split(", ")]
+        assert documented == list(inspect.signature(cls).parameters), cls.__name__

@@ -297,3 +297,31 @@ def test_diagnostics_see_batch_norm_in_prediction_mode():
     np.testing.assert_allclose(Z, expected, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(diagnostics.hidden_activations(model, X, layer=0),
                                np.maximum(expected, 0), rtol=1e-10, atol=1e-12)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("norm", ["batch", ("batch", "layer"), (None, "batch")])
+def test_batch_norm_row_split_epoch_matches_the_serial_one(norm, monkeypatch):
+    # The row-split epoch gives batch norm extra phases: each part sums its rows, the
+    # parts' sums are combined in part order (forward statistics, backward sums). It
+    # must agree with the serial epoch (whole-batch sums) up to rounding, and give the
+    # same bits on any thread count.
+    from relumlp import _threads
+    monkeypatch.setattr(_threads, "row_parts", lambda batch_size: 3)
+    X, y = _data(n=900, d=64)
+    sw = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
+    params = dict(hidden_layer_sizes=(128, 64), normalization=norm, max_iter=3,
+                  batch_size=150, random_state=0)
+    fits = []
+    for n in (1, 2, 3):
+        with threadpool_limits(n, user_api="openmp"):
+            fits.append(ReLUMLPClassifier(**params).fit(X, y, sample_weight=sw))
+    # max_grad_norm sends a fit to the serial epoch (a norm this large never clips).
+    serial = ReLUMLPClassifier(max_grad_norm=1e12, **params).fit(X, y, sample_weight=sw)
+    for a, b in zip(fits[0].coefs_ + fits[0].running_vars_, serial.coefs_
+                    + serial.running_vars_):
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    for f in fits[1:]:
+        for a, b in zip(fits[0].coefs_ + fits[0].running_means_, f.coefs_ + f.running_means_):
+            assert (a is None and b is None) or np.array_equal(a, b)
