@@ -229,3 +229,29 @@ def test_label_smoothing_trains_on_the_smoothed_loss(target):
     smooth = ReLUMLPClassifier(hidden_layer_sizes=(16,), max_iter=300, label_smoothing=0.3,
                                random_state=0).fit(X, y)
     assert smooth.predict_proba(X).max() < sharp.predict_proba(X).max()
+
+
+@pytest.mark.parametrize("out, k", [("softmax", 3), ("logistic", 1), ("logistic", 2)])
+def test_smoothed_targets_gradient_matches_finite_differences(out, k):
+    # With soft targets the output delta is still P - Y: the gradient of the smoothed
+    # loss, checked against central differences of the loss the kernels report.
+    from relumlp._params import NetworkLayout
+    from relumlp._training import Trainer
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((15, 4))
+    eps = 0.2
+    hard = (np.eye(3)[rng.integers(0, 3, 15)] if out == "softmax"
+            else (rng.random((15, k)) < 0.5).astype(float))
+    Y = hard * (1 - eps) + eps / (3 if out == "softmax" else 2)
+    layout = NetworkLayout([4, 5, Y.shape[1]], ["tanh"], out, [0.0], [0.0])
+    flat = rng.uniform(-0.8, 0.8, layout.n_params)
+    trainer = Trainer(layout, flat.copy(), X, Y, np.ones(15), "log_loss", 0.0)
+    _, grads = trainer.loss_gradient(flat)
+    grads = grads.copy()
+    numerical = np.empty_like(flat)
+    for j in range(flat.size):
+        e = np.zeros_like(flat)
+        e[j] = 1e-6
+        numerical[j] = (trainer.loss_gradient(flat + e)[0]
+                        - trainer.loss_gradient(flat - e)[0]) / 2e-6
+    np.testing.assert_allclose(grads, numerical, rtol=1e-6, atol=1e-8)

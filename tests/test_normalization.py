@@ -325,3 +325,30 @@ def test_batch_norm_row_split_epoch_matches_the_serial_one(norm, monkeypatch):
     for f in fits[1:]:
         for a, b in zip(fits[0].coefs_ + fits[0].running_means_, f.coefs_ + f.running_means_):
             assert (a is None and b is None) or np.array_equal(a, b)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("norm", ["layer", "batch"])
+def test_normalization_combines_with_the_rest(norm):
+    # Early stopping (validation scored with prediction-mode statistics), L1, dropout,
+    # class weights and float32, all at once; history_ and transform see the
+    # normalized pre-activation.
+    X, y = _data(n=400)
+    model = ReLUMLPClassifier(hidden_layer_sizes=(32, 16), normalization=norm,
+                              early_stopping=True, n_iter_no_change=3, max_iter=40,
+                              alpha_l1=1e-3, dropout=0.1, class_weight="balanced",
+                              random_state=0).fit(X.astype(np.float32), y)
+    assert model.coefs_[0].dtype == np.float32
+    assert model.normalization_scales_[0].dtype == np.float32
+    assert len(model.validation_scores_) == model.n_iter_
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    proba = model.predict_proba(X.astype(np.float32))
+    np.testing.assert_allclose(proba, reference_forward(model, X).astype(np.float32),
+                               rtol=1e-4, atol=1e-5)
+    dead = model.history_[-1]["dead_fraction"]
+    assert len(dead) == 2 and all(0 <= d <= 1 for d in dead)
+    Z = diagnostics.hidden_activations(model, X.astype(np.float32), layer=1,
+                                       pre_activation=True)
+    A = np.maximum(Z, 0)
+    np.testing.assert_allclose(model.transform(X.astype(np.float32), layer=1), A,
+                               rtol=1e-6, atol=1e-6)
