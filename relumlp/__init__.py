@@ -6,6 +6,11 @@ from relumlp._estimators import (
 )
 from relumlp._onnx import to_onnx
 from relumlp._show_versions import show_versions
+from relumlp._tabular import (
+    RobustScaleSmoothClip,
+    make_tabular_classifier,
+    make_tabular_regressor,
+)
 from relumlp._threads import openmp_enabled
 from relumlp._training import DivergedError
 from relumlp._version import __version__
@@ -15,6 +20,9 @@ __all__ = [
     "InconsistentVersionWarning",
     "ReLUMLPClassifier",
     "ReLUMLPRegressor",
+    "RobustScaleSmoothClip",
+    "make_tabular_classifier",
+    "make_tabular_regressor",
     "openmp_enabled",
     "show_versions",
     "to_onnx",

@@ -9,6 +9,7 @@ import relumlp
 import relumlp._estimators
 import relumlp._onnx
 import relumlp._show_versions
+import relumlp._tabular
 import relumlp._threads
 import relumlp._training
 import relumlp.diagnostics
@@ -16,8 +17,8 @@ import relumlp.plotting
 
 
 @pytest.mark.parametrize(
-    "module", [relumlp._estimators, relumlp._onnx, relumlp._show_versions, relumlp._threads,
-               relumlp._training,
+    "module", [relumlp._estimators, relumlp._onnx, relumlp._show_versions, relumlp._tabular,
+               relumlp._threads, relumlp._training,
                relumlp.diagnostics, relumlp.plotting],
     ids=lambda m: m.__name__,
 )
