@@ -49,8 +49,8 @@ class RobustScaleSmoothClip(OneToOneFeatureMixin, TransformerMixin, BaseEstimato
         The robust scale of each column.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit (when X has string column names).
+    feature_names_in_ : ndarray of str
+        Feature names seen during fit, when X has them.
 
     Examples
     --------
@@ -156,8 +156,7 @@ def _preprocessor(clip):
 
 
 def make_tabular_classifier(*, clip=3.0, **overrides):
-    """A ``Pipeline`` for classification on a table: preprocessing, then a
-    ``ReLUMLPClassifier`` with the tabular recipe's parameters.
+    """A preprocessing + ``ReLUMLPClassifier`` Pipeline with the tabular recipe.
 
     Numeric columns (a DataFrame's numeric dtypes; every column of an array) are imputed
     with their median and scaled by ``RobustScaleSmoothClip``; the other columns of a
@@ -198,8 +197,7 @@ def make_tabular_classifier(*, clip=3.0, **overrides):
 
 
 def make_tabular_regressor(*, clip=3.0, **overrides):
-    """A ``Pipeline`` for regression on a table: preprocessing, then a
-    ``ReLUMLPRegressor`` with the tabular recipe's parameters.
+    """A preprocessing + ``ReLUMLPRegressor`` Pipeline with the tabular recipe.
 
     The preprocessing and network are ``make_tabular_classifier``'s, without label
     smoothing. The target is used as given: standardise it (for example with
