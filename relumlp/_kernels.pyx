@@ -425,48 +425,19 @@ cdef void _batch_norm_forward(
     cdef const floating* beta = nparams + m
     cdef Py_ssize_t i, j
     cdef floating* z
-    cdef floating* q
-    cdef double* acc
-    cdef double d, w, total
-    for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
-        z = Z + i * m
-        for j in range(m):
-            z[j] = z[j] + b[j]
-    if not training:
-        for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
-            z = Z + i * m
-            for j in range(m):
-                z[j] = gamma[j] * ((z[j] - nparams[2 * m + j])
-                                   / <floating> sqrt(nparams[3 * m + j] + eps)) + beta[j]
+    cdef double* part
+    if training:  # the whole batch as one part of the row-split epoch's kernels
+        part = <double*> malloc((2 * m + 1) * sizeof(double))
+        _bn_part_stats(Z, b, sw, n, m, part)
+        _bn_combine_stats(part, 1, 2 * m + 1, m, eps, stats)
+        free(part)
+        _bn_normalize(Z, Zhat, stats, nparams, n, m, n_threads)
         return
-    acc = <double*> calloc(2 * m, sizeof(double))
-    total = 0
-    for i in range(n):
-        w = sw[i] if sw != NULL else 1.0
-        total += w
-        z = Z + i * m
-        for j in range(m):
-            acc[j] += w * z[j]
-    for j in range(m):
-        acc[j] /= total
-    for i in range(n):
-        w = sw[i] if sw != NULL else 1.0
-        z = Z + i * m
-        for j in range(m):
-            d = z[j] - acc[j]
-            acc[m + j] += w * d * d
-    for j in range(m):
-        stats[j] = <floating> acc[j]
-        stats[m + j] = <floating> (acc[m + j] / total)
-        stats[2 * m + j] = <floating> (1.0 / sqrt(acc[m + j] / total + eps))
-    stats[3 * m] = <floating> total
-    free(acc)
     for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
         z = Z + i * m
-        q = Zhat + i * m
         for j in range(m):
-            q[j] = (z[j] - stats[j]) * stats[2 * m + j]
-            z[j] = gamma[j] * q[j] + beta[j]
+            z[j] = gamma[j] * ((z[j] + b[j] - nparams[2 * m + j])
+                               / <floating> sqrt(nparams[3 * m + j] + eps)) + beta[j]
 
 
 cdef void _batch_norm_backward(
@@ -480,37 +451,17 @@ cdef void _batch_norm_backward(
     """dZ_i = rstd (g_i - w_i / W (sum_k g_k + zhat_i sum_k g_k zhat_k)) by unit with
     g = gamma dY and W the summed weight (w_i / W = 1 / n unweighted); the running
     statistics get a zero gradient (the optimizer leaves them alone)."""
-    cdef Py_ssize_t i, j
-    cdef double* acc = <double*> calloc(2 * m, sizeof(double))
-    cdef floating* d
-    cdef const floating* q
-    cdef floating share
-    if not accumulate:
-        for j in range(4 * m):
-            G[j] = 0
-    for i in range(n):
-        d = D + i * m
-        q = Zhat + i * m
-        for j in range(m):
-            G[j] = G[j] + d[j] * q[j]
-            G[m + j] = G[m + j] + d[j]
-            acc[j] += gamma[j] * d[j]
-            acc[m + j] += gamma[j] * d[j] * q[j]
-    for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
-        d = D + i * m
-        q = Zhat + i * m
-        share = (sw[i] if sw != NULL else 1) / stats[3 * m]
-        for j in range(m):
-            d[j] = stats[2 * m + j] * (gamma[j] * d[j] - share * (<floating> acc[j]
-                                       + q[j] * <floating> acc[m + j]))
-    free(acc)
+    cdef double* part = <double*> malloc(2 * m * sizeof(double))
+    _bn_part_sums(D, Zhat, gamma, G, n, m, part, accumulate)
+    _bn_finish(D, Zhat, stats, gamma, sw, part, 1, 2 * m, n, m, n_threads)
+    free(part)
 
 
 cdef void _update_running(const Net* net, floating* params, const floating* acts,
-                          Py_ssize_t n, double momentum) noexcept nogil:
+                          double momentum) noexcept nogil:
     """After a training step: running mean and variance of every batch-norm layer move
-    toward the batch's (PyTorch's convention: the unbiased variance). ``n`` is unused:
-    the statistics carry their summed weight."""
+    toward the batch's (PyTorch's convention: the unbiased variance, from the summed
+    weight the statistics carry)."""
     cdef Py_ssize_t l, j, m
     cdef floating* rm
     cdef floating* rv
@@ -590,12 +541,13 @@ cdef void _bn_combine_stats(const double* parts, Py_ssize_t n_parts, Py_ssize_t 
 
 
 cdef void _bn_normalize(floating* Z, floating* Zhat, const floating* stats,
-                        const floating* nparams, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+                        const floating* nparams, Py_ssize_t n, Py_ssize_t m,
+                        int n_threads) noexcept nogil:
     """zhat = (z - mean) / std, z := gamma zhat + beta for the part's rows."""
     cdef Py_ssize_t i, j
     cdef floating* z
     cdef floating* q
-    for i in range(n):
+    for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
         z = Z + i * m
         q = Zhat + i * m
         for j in range(m):
@@ -604,15 +556,16 @@ cdef void _bn_normalize(floating* Z, floating* Zhat, const floating* stats,
 
 
 cdef void _bn_part_sums(const floating* D, const floating* Zhat, const floating* gamma,
-                        floating* G, Py_ssize_t n, Py_ssize_t m,
-                        double* part) noexcept nogil:
+                        floating* G, Py_ssize_t n, Py_ssize_t m, double* part,
+                        bint accumulate=False) noexcept nogil:
     """For the part's rows (D = dY): G := [dgamma, dbeta, 0 (running statistics)] of its
-    rows, part := [sum g, sum g zhat] with g = gamma dY."""
+    rows (G += with accumulate), part := [sum g, sum g zhat] with g = gamma dY."""
     cdef Py_ssize_t i, j
     cdef const floating* d
     cdef const floating* q
-    for j in range(4 * m):
-        G[j] = 0
+    if not accumulate:
+        for j in range(4 * m):
+            G[j] = 0
     for j in range(2 * m):
         part[j] = 0
     for i in range(n):
@@ -628,7 +581,7 @@ cdef void _bn_part_sums(const floating* D, const floating* Zhat, const floating*
 cdef void _bn_finish(floating* D, const floating* Zhat, const floating* stats,
                      const floating* gamma, const floating* sw, const double* parts,
                      Py_ssize_t n_parts, Py_ssize_t stride, Py_ssize_t n,
-                     Py_ssize_t m) noexcept nogil:
+                     Py_ssize_t m, int n_threads) noexcept nogil:
     """dZ of the part's rows from the parts' sums (added in part order)."""
     cdef Py_ssize_t i, j, p
     cdef double* acc = <double*> calloc(2 * m, sizeof(double))
@@ -638,7 +591,7 @@ cdef void _bn_finish(floating* D, const floating* Zhat, const floating* stats,
     for p in range(n_parts):
         for j in range(2 * m):
             acc[j] += parts[p * stride + j]
-    for i in range(n):
+    for i in prange(n, schedule="static", num_threads=_nt(n * m, n_threads)):
         d = D + i * m
         q = Zhat + i * m
         share = (sw[i] if sw != NULL else 1) / stats[3 * m]
@@ -1189,7 +1142,7 @@ cdef Py_ssize_t _forward(
         bn = l < L - 1 and net.n_off[l] >= 0 and net.norm_kind[l] == 2
         if bn and resume != NULL and l == l_first:
             _bn_normalize(Z, acts + net.q_off[l] + r * n_out, resume, params + net.n_off[l],
-                          n, n_out)
+                          n, n_out, n_threads)
         elif l == 0 and batch.X == NULL:
             _csr_matmul(<const floating*> batch.data, batch.indices, batch.indptr,
                         batch.rows + r if batch.rows != NULL else NULL, batch.row0 + r,
@@ -1265,7 +1218,7 @@ cdef Py_ssize_t _backward_deltas(
         n_in = net.units[l_top + 1]
         _bn_finish(deltas + net.d_off[l_top] + r * n_in, acts + net.q_off[l_top] + r * n_in,
                    resume, params + net.n_off[l_top], <const floating*> batch.sw, parts,
-                   n_parts, stride, n, n_in)
+                   n_parts, stride, n, n_in, n_threads)
         start = l_top
     for l in range(start, 0, -1):
         n_in = net.units[l]
@@ -1987,7 +1940,7 @@ cdef double _epoch_serial(const EpochData* e, Batch* batch, Step* st,
                               net.n_params, st, e.partials, e.terms.alpha, e.terms.l1,
                               e.terms.n_threads)
         if e.batch_normalized:
-            _update_running(net, W, <const floating*> e.acts, n_b, net.norm_momentum)
+            _update_running(net, W, <const floating*> e.acts, net.norm_momentum)
         bi += 1
         start += n_b
     return acc
@@ -2162,7 +2115,7 @@ cdef void _epoch_rows_worker(int tid, const EpochData* e, const RowSplit* rs,
                 rs.acc[0] += (_data_loss(raw, sw_sum, n_out, e.terms.loss)
                               + penalty / sw_sum) * n_b
                 if K > 0:  # G and the step leave the running statistics alone
-                    _update_running(net, W, acts, n_b, net.norm_momentum)
+                    _update_running(net, W, acts, net.norm_momentum)
         else:
             # Chunks of the optimizer step; every part forms the same scalars.
             st.sw_sum = _weight_sum(swp, n_b)
@@ -2708,16 +2661,16 @@ def adam_update(floating[::1] params, const floating[::1] grads, floating[::1] m
     _update_only(&params[0], &grads[0], &m[0], &v[0], params.shape[0], &st, n_threads)
 
 
-def set_running_statistics(params, Workspace ws, Py_ssize_t n):
+def set_running_statistics(params, Workspace ws):
     """Batch norm after a full-batch (lbfgs) fit: every running mean and variance set to
-    the statistics of the last training pass of ``ws`` over ``n`` rows."""
+    the statistics of the last training pass of ``ws``."""
     cdef void* W = ws._check(params, True)
     if not ws.training:
         raise ValueError("set_running_statistics reads a training workspace")
     if ws.dtype == np.float64:
-        _update_running(&ws.net, <double*> W, <const double*> cnp.PyArray_DATA(ws.acts), n, 1.0)
+        _update_running(&ws.net, <double*> W, <const double*> cnp.PyArray_DATA(ws.acts), 1.0)
     else:
-        _update_running(&ws.net, <float*> W, <const float*> cnp.PyArray_DATA(ws.acts), n, 1.0)
+        _update_running(&ws.net, <float*> W, <const float*> cnp.PyArray_DATA(ws.acts), 1.0)
 
 
 def fused_step(params, grads, Optimizer opt, Objective obj, Py_ssize_t n_coefs,

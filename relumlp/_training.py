@@ -633,7 +633,7 @@ class LBFGSFit(_Fit):
         if trainer.layout.network.batch_normalized:
             # Full-batch training: the running statistics are the whole data's.
             trainer.loss_gradient(flat)
-            _kernels.set_running_statistics(flat, trainer.ws, trainer.Y.shape[0])
+            _kernels.set_running_statistics(flat, trainer.ws)
 
 
 class _Lazy:
