@@ -15,10 +15,10 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
-from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor, make_column_selector
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -200,8 +200,11 @@ def make_tabular_regressor(*, clip=3.0, **overrides):
     """A preprocessing + ``ReLUMLPRegressor`` Pipeline with the tabular recipe.
 
     The preprocessing and network are ``make_tabular_classifier``'s, without label
-    smoothing. The target is used as given: standardise it (for example with
-    ``sklearn.compose.TransformedTargetRegressor``) when its scale is far from 1.
+    smoothing. The Pipeline is wrapped in a ``TransformedTargetRegressor`` that
+    standardises the target (each output column to mean 0, variance 1) for training and
+    maps predictions back: the recipe's learning rate, weight decay and initialisation
+    assume a target of unit scale, and a log price or a count in the thousands would
+    otherwise train slowly or not at all.
 
     Parameters
     ----------
@@ -212,8 +215,10 @@ def make_tabular_regressor(*, clip=3.0, **overrides):
 
     Returns
     -------
-    pipeline : sklearn.pipeline.Pipeline
-        Steps ``"preprocess"`` and ``"mlp"``.
+    model : sklearn.compose.TransformedTargetRegressor
+        ``regressor`` is the Pipeline, steps ``"preprocess"`` and ``"mlp"`` (grid
+        search names: ``regressor__mlp__alpha``, ...); ``transformer`` a
+        ``StandardScaler``. After fitting, ``regressor_`` is the fitted Pipeline.
 
     Examples
     --------
@@ -222,10 +227,12 @@ def make_tabular_regressor(*, clip=3.0, **overrides):
     >>> from relumlp import make_tabular_regressor
     >>> X, y = load_diabetes(return_X_y=True)
     >>> warnings.simplefilter("ignore")  # ConvergenceWarning of the short fit
-    >>> model = make_tabular_regressor(max_iter=5, random_state=0).fit(X, y / y.std())
+    >>> model = make_tabular_regressor(max_iter=5, random_state=0).fit(X, y)
     >>> model.predict(X[:3]).shape
     (3,)
     """
     params = {**_RECIPE, **overrides}
-    return Pipeline([("preprocess", _preprocessor(clip)),
-                     ("mlp", ReLUMLPRegressor(**params))])
+    pipeline = Pipeline([("preprocess", _preprocessor(clip)),
+                         ("mlp", ReLUMLPRegressor(**params))])
+    return TransformedTargetRegressor(regressor=pipeline, transformer=StandardScaler(),
+                                      check_inverse=False)

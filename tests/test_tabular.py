@@ -133,8 +133,16 @@ def test_pipelines_in_cross_validation_and_grid_search():
     assert grid.best_params_["mlp__weight_decay"] in (0.0, 0.05)
     Xd, yd = load_diabetes(return_X_y=True)
     reg = make_tabular_regressor(max_iter=10, random_state=0, hidden_layer_sizes=(32,))
-    reg.fit(Xd, yd / yd.std())
+    reg.fit(Xd, yd)
     assert reg.predict(Xd).shape == (len(yd),)
+    # The target is standardised for training and mapped back for predictions.
+    scaler = reg.transformer_
+    np.testing.assert_allclose([scaler.mean_[0], scaler.scale_[0]], [yd.mean(), yd.std()])
+    inner = reg.regressor_.named_steps["mlp"].predict(
+        reg.regressor_.named_steps["preprocess"].transform(Xd))
+    np.testing.assert_allclose(reg.predict(Xd), inner * yd.std() + yd.mean(), rtol=1e-12)
+    assert GridSearchCV(reg, {"regressor__mlp__alpha": [0.0, 1e-3]}, cv=2).fit(
+        Xd, yd).best_params_["regressor__mlp__alpha"] in (0.0, 1e-3)
     # set_output: the preprocessing step hands a DataFrame on.
     pre = make_tabular_classifier().named_steps["preprocess"].set_output(transform="pandas")
     assert list(pre.fit_transform(X).columns) == list(pre.get_feature_names_out())
