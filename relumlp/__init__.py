@@ -11,7 +11,7 @@ from relumlp._tabular import (
     make_tabular_classifier,
     make_tabular_regressor,
 )
-from relumlp._threads import openmp_enabled
+from relumlp._threads import fork_child_one_thread, openmp_enabled
 from relumlp._training import DivergedError
 from relumlp._version import __version__
 
@@ -21,6 +21,7 @@ __all__ = [
     "ReLUMLPClassifier",
     "ReLUMLPRegressor",
     "RobustScaleSmoothClip",
+    "fork_child_one_thread",
     "make_tabular_classifier",
     "make_tabular_regressor",
     "openmp_enabled",

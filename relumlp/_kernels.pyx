@@ -145,8 +145,42 @@ def vector_function(name, floating[::1] x, floating[::1] out):
             _vraw_d(f, &x[0], &out[0], x.shape[0])
 
 
+# Fork safety. GNU OpenMP keeps the threads of a process's first multi-thread region in
+# a pool, and a forked child inherits the pool's bookkeeping but not its threads: the
+# child's next multi-thread region waits for them forever. So every region's thread
+# count passes through _team, which records that this process ran a team
+# (_team_started) and, in a child forked after that (_fork_serial, set by
+# _after_fork_in_child through os.register_at_fork), runs the region on the calling
+# thread alone: a one-thread region never touches the pool. Results do not depend on
+# the thread count, so the child computes what its parent would.
+cdef int _team_started = 0
+cdef int _fork_serial = 0
+
+
+cdef inline int _team(int n_threads) noexcept nogil:
+    global _team_started
+    if n_threads <= 1 or _fork_serial:
+        return 1
+    _team_started = 1
+    return n_threads
+
+
+def _after_fork_in_child():
+    """In a child process just forked: run on one thread if the parent had a team."""
+    global _fork_serial
+    if _team_started:
+        _fork_serial = 1
+
+
+def fork_state():
+    """``(team_started, fork_serial)``: whether this process (or its parents) ran a
+    multi-thread OpenMP region, and whether it is a fork child kept on one thread."""
+    return bool(_team_started), bool(_fork_serial)
+
+
 cdef inline int _nt(Py_ssize_t size, int n_threads) noexcept nogil:
-    return n_threads if size >= _min_parallel_size else 1
+    return _team(n_threads) if size >= _min_parallel_size else 1
+
 
 
 # ---------------------------------------------------------------------------------------
@@ -2134,6 +2168,7 @@ cdef double _epoch_rows(const EpochData* e, RowSplit* rs, const Step* st, int n_
     cdef double acc = 0
     rs.acc = &acc
     rs.penalty0 = _penalty(e.net, e.terms, <const floating*> e.W)
+    n_threads = _team(n_threads)
     with parallel(num_threads=n_threads):
         _epoch_rows_worker(threadid(), e, rs, st, dummy)
     return acc
@@ -2453,6 +2488,7 @@ cdef void _forward_block(
 cdef void _forward_small(const Net* net, const floating* X, Py_ssize_t n,
                          const floating* W, floating* acts, floating* out,
                          int n_threads) noexcept nogil:
+    n_threads = _team(n_threads)
     if n_threads <= 1:
         _forward_block(net, X, n, W, acts, out, 0, 1)
     else:

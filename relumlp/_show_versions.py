@@ -45,7 +45,7 @@ def show_versions(file=None):
     from threadpoolctl import threadpool_info
 
     from relumlp import _kernels
-    from relumlp._threads import effective_n_threads, openmp_enabled
+    from relumlp._threads import effective_n_threads, fork_child_one_thread, openmp_enabled
     from relumlp._version import __version__
 
     info = {
@@ -54,6 +54,7 @@ def show_versions(file=None):
         "dependencies": _versions(),
         "build": {"relumlp": __version__, "openmp_enabled": openmp_enabled(),
                   "elementwise_threads": effective_n_threads(),
+                  "fork_child_one_thread": fork_child_one_thread(),
                   "vector_math": _kernels.vector_math(),
                   "vector_math_available": ", ".join(_kernels.vector_math_available())},
         "threadpools": [

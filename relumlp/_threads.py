@@ -11,6 +11,7 @@ and reductions add their partials in a fixed order. So every choice here may fol
 the clock.
 """
 import contextlib
+import os
 import threading
 import time
 
@@ -106,9 +107,9 @@ def _blas_threads():
 
 
 def _omp_threads():
-    """OpenMP threads available to this fit: the OpenMP limit, the CPU quota, and a
-    share of them when other fits run in other threads of this process."""
-    if not _kernels.openmp_enabled():
+    """OpenMP threads available to this fit: the OpenMP limit and the CPU quota; one in
+    a child forked after OpenMP threads ran (``fork_child_one_thread``)."""
+    if not _kernels.openmp_enabled() or _kernels.fork_state()[1]:
         return 1
     return max(1, min(_kernels.omp_max_threads(), _cpu_count()))
 
@@ -285,6 +286,47 @@ def fit_scope(limit_blas):
                 _blas_limiter.restore_original_limits()
                 _release_blas_control()
                 _blas_limiter = None
+
+
+def fork_child_one_thread():
+    """Whether this process is a fork child that runs relumlp's kernels on one thread.
+
+    GNU OpenMP's thread pool does not survive ``fork``: a child's first multi-thread
+    region would wait forever for threads that exist only in the parent. So in a process
+    forked (``os.fork``, ``multiprocessing``'s ``"fork"`` start method, a fork-based
+    ``concurrent.futures`` pool) after relumlp ran OpenMP threads, every kernel runs on
+    the calling thread alone; fits and predictions give the same results as in the
+    parent, since they never depend on the thread count. BLAS keeps its threads
+    (OpenBLAS restarts them in the child). A child forked before any multi-thread
+    region keeps its threads, and ``spawn`` / ``forkserver`` children start afresh.
+
+    Returns
+    -------
+    one_thread : bool
+        True in such a child (and its own children).
+
+    Examples
+    --------
+    >>> import relumlp
+    >>> relumlp.fork_child_one_thread()
+    False
+    """
+    return _kernels.fork_state()[1]
+
+
+def _after_fork_in_child():
+    """Reset the fit registry (only the forking thread survives a fork; a lock held by
+    another thread at that moment would never be released) and keep relumlp's kernels
+    off the inherited OpenMP pool."""
+    global _fits_lock, _active_fits, _blas_limiter
+    _fits_lock = threading.Lock()
+    _active_fits = 0
+    _blas_limiter = None
+    _kernels._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _release_blas_control():
