@@ -7,6 +7,7 @@ from relumlp._estimators import (
 from relumlp._onnx import to_onnx
 from relumlp._show_versions import show_versions
 from relumlp._tabular import (
+    PiecewiseLinearEncoder,
     RobustScaleSmoothClip,
     make_tabular_classifier,
     make_tabular_regressor,
@@ -18,6 +19,7 @@ from relumlp._version import __version__
 __all__ = [
     "DivergedError",
     "InconsistentVersionWarning",
+    "PiecewiseLinearEncoder",
     "ReLUMLPClassifier",
     "ReLUMLPRegressor",
     "RobustScaleSmoothClip",
