@@ -19,13 +19,16 @@ TIMEOUT_S = 240
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this OS")
 
 
-def run_scenario(method):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+def _env():
+    """The environment of a subprocess that imports this relumlp."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
         [os.path.dirname(os.path.dirname(relumlp.__file__))]
         + os.environ.get("PYTHONPATH", "").split(os.pathsep))}
-    proc = subprocess.run([sys.executable, SCENARIO, method], capture_output=True,
-                          text=True, timeout=TIMEOUT_S, env=env)
-    return proc
+
+
+def run_scenario(method):
+    return subprocess.run([sys.executable, SCENARIO, method], capture_output=True,
+                          text=True, timeout=TIMEOUT_S, env=_env())
 
 
 @needs_fork
@@ -67,3 +70,35 @@ def test_fork_state_in_this_process():
     assert _kernels.fork_state()[1] is False
     info = relumlp.show_versions(file=io.StringIO())
     assert info["build"]["fork_child_one_thread"] is False
+
+
+FRESH_CHILD = r"""
+import os, signal, sys
+from relumlp import _kernels
+import relumlp
+assert _kernels.fork_state() == (False, False)
+pid = os.fork()
+if pid == 0:
+    signal.alarm(60)
+    # No team ran before this fork: the child keeps its threads, and runs a two-thread
+    # region itself, which starts its own pool; its own children then run on one.
+    ok = not relumlp.fork_child_one_thread()
+    import numpy as np
+    Z = np.ones((1000, 100))
+    _kernels.bias_activation_forward(Z, np.zeros(100), np.empty_like(Z), 0, n_threads=2)
+    ok = ok and _kernels.fork_state() == (True, False)
+    grandchild = os.fork()
+    if grandchild == 0:
+        os._exit(0 if relumlp.fork_child_one_thread() else 3)
+    _, status = os.waitpid(grandchild, 0)
+    os._exit(0 if ok and os.waitstatus_to_exitcode(status) == 0 else 4)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@needs_fork
+def test_a_child_forked_before_any_team_keeps_its_threads():
+    proc = subprocess.run([sys.executable, "-c", FRESH_CHILD], capture_output=True,
+                          text=True, timeout=TIMEOUT_S, env=_env())
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
