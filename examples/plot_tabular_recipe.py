@@ -176,12 +176,19 @@ for table in TABLES:
     noise = np.std(scores[table, "recipe"])
     drops = {n[2:]: full - np.mean(scores[table, n])
              for (t, n) in scores if t == table and n.startswith("−")}
+    spread = {n[2:]: max(noise, np.std(scores[table, n]))
+              for (t, n) in scores if t == table and n.startswith("−")}
     top = max(drops, key=drops.get)
+    helped = [n for n in drops if drops[n] < -spread[n]]
+    within = sum(abs(drops[n]) <= spread[n] for n in drops)
     others = {n: full - np.mean(scores[table, n])
               for n in ("relumlp default", "HistGradientBoosting")}
     parts.append(f"on {table} the recipe scored {full:.4f}"
                  + (f" (std {noise:.4f}), " if len(seeds) > 1 else " (one split), ")
                  + f"{others['relumlp default']:+.4f} over relumlp's default and "
                  f"{others['HistGradientBoosting']:+.4f} over HistGradientBoosting; "
-                 f"the ingredient whose removal cost most was {top} ({drops[top]:+.4f})")
+                 f"the ingredient whose removal cost most was {top} ({drops[top]:+.4f})"
+                 + (f", {within} of {len(drops)} removals stayed within one std"
+                    + (f" and removing {', '.join(helped)} scored higher" if helped else "")
+                    if len(seeds) > 1 else ""))
 print("\nFinding: " + "; ".join(parts) + ".")
