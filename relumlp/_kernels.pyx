@@ -182,7 +182,6 @@ cdef inline int _nt(Py_ssize_t size, int n_threads) noexcept nogil:
     return _team(n_threads) if size >= _min_parallel_size else 1
 
 
-
 # ---------------------------------------------------------------------------------------
 # Activations. The piecewise-linear ones are scalar pairs f(z, p) and f'(z, a, p) given
 # z, a = f(z) and the layer parameter p (leaky slope, PReLU slope of the unit), which the

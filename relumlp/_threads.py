@@ -109,7 +109,7 @@ def _blas_threads():
 def _omp_threads():
     """OpenMP threads available to this fit: the OpenMP limit and the CPU quota; one in
     a child forked after OpenMP threads ran (``fork_child_one_thread``)."""
-    if not _kernels.openmp_enabled() or _kernels.fork_state()[1]:
+    if not _kernels.openmp_enabled() or fork_child_one_thread():
         return 1
     return max(1, min(_kernels.omp_max_threads(), _cpu_count()))
 
